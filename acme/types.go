@@ -1,0 +1,116 @@
+// Package acme holds the RFC 8555 domain: resources, statuses, problems, key
+// authorizations and the pure status state machine. It does no I/O.
+package acme
+
+import "time"
+
+// Status is the status of an ACME resource (RFC 8555 §7.1.6).
+type Status string
+
+const (
+	StatusPending     Status = "pending"
+	StatusReady       Status = "ready"
+	StatusProcessing  Status = "processing"
+	StatusValid       Status = "valid"
+	StatusInvalid     Status = "invalid"
+	StatusDeactivated Status = "deactivated"
+	StatusExpired     Status = "expired"
+	StatusRevoked     Status = "revoked"
+)
+
+// IdentifierType names the kind of an identifier (RFC 8555 §9.7.7).
+type IdentifierType string
+
+const (
+	IdentifierDNS IdentifierType = "dns"
+	IdentifierIP  IdentifierType = "ip"
+)
+
+// Identifier is what a certificate is issued for.
+type Identifier struct {
+	Type  IdentifierType `json:"type"`
+	Value string         `json:"value"`
+}
+
+// ChallengeType names a validation method (RFC 8555 §8).
+type ChallengeType string
+
+const (
+	ChallengeHTTP01    ChallengeType = "http-01"
+	ChallengeDNS01     ChallengeType = "dns-01"
+	ChallengeTLSALPN01 ChallengeType = "tls-alpn-01"
+)
+
+// Account is an ACME account (RFC 8555 §7.1.2). The key is kept as its JWK
+// JSON so the domain needs no key type of its own.
+type Account struct {
+	ID            string
+	Status        Status
+	Contact       []string
+	Key           []byte // public JWK, JSON
+	KeyThumbprint string // RFC 7638, base64url
+	TermsAgreed   bool
+	CreatedAt     time.Time
+}
+
+// Order is an ACME order (RFC 8555 §7.1.3). Status holds only what cannot be
+// derived: pending until finalization starts, then processing, valid or
+// invalid. Use OrderStatus for the status a client sees.
+type Order struct {
+	ID          string
+	AccountID   string
+	Status      Status
+	Identifiers []Identifier
+	AuthzIDs    []string
+	Expires     time.Time
+	NotBefore   time.Time // requested; zero when the client asked for none
+	NotAfter    time.Time
+	Error       *Problem
+	CertSerial  string
+	CreatedAt   time.Time
+}
+
+// Authorization is an ACME authorization (RFC 8555 §7.1.4) with its
+// challenges; a challenge lives and changes only inside its authorization.
+type Authorization struct {
+	ID         string
+	AccountID  string
+	Identifier Identifier // without "*." for wildcards
+	Wildcard   bool
+	Status     Status
+	Expires    time.Time
+	Challenges []Challenge
+}
+
+// Challenge is one way to prove control of an identifier (RFC 8555 §7.1.5).
+type Challenge struct {
+	ID        string
+	Type      ChallengeType
+	Token     string
+	Status    Status
+	Validated time.Time
+	Error     *Problem
+}
+
+// Certificate is an issued certificate and its revocation state.
+type Certificate struct {
+	Serial      string // lower-case hex, no leading zeros
+	AccountID   string
+	OrderID     string
+	ChainPEM    []byte // leaf first, then the issuers
+	Identifiers []Identifier
+	NotAfter    time.Time
+	Revoked     bool
+	RevokedAt   time.Time
+	Reason      int
+}
+
+// Challenge returns the challenge with the given ID, or nil.
+func (a *Authorization) Challenge(id string) *Challenge {
+	for i := range a.Challenges {
+		if a.Challenges[i].ID == id {
+			return &a.Challenges[i]
+		}
+	}
+	return nil
+}
