@@ -1,0 +1,55 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/acme/authority"
+	"github.com/acmed/acmed/storage"
+)
+
+// retryAfter is the polling interval suggested while work is in progress,
+// in whole seconds: some clients cannot parse an HTTP date.
+const retryAfter = 1
+
+func link(url, rel string) string { return "<" + url + ">;rel=\"" + rel + "\"" }
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode response", "err", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeError translates any error into a problem document, once, here
+// (DESIGN.md decision 7). Unknown errors are logged and shown as
+// serverInternal without detail.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var prob *acme.Problem
+	var inUse *authority.KeyInUseError
+	switch {
+	case errors.As(err, &prob):
+	case errors.As(err, &inUse):
+		w.Header().Set("Location", s.baseURL+accountPath+inUse.AccountID)
+		prob = acme.Conflict("the new key is already in use by another account")
+	case errors.Is(err, storage.ErrUnavailable):
+		s.log.ErrorContext(r.Context(), "store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		prob = acme.Unavailable("the service is temporarily unavailable; retry shortly")
+	default:
+		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		prob = acme.ServerInternal("internal error")
+	}
+	body, _ := json.Marshal(prob)
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(prob.Status)
+	_, _ = w.Write(body)
+}

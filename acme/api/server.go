@@ -1,0 +1,182 @@
+// Package api is acmed's HTTP edge: gorilla/mux routes, the JWS and nonce
+// checks of RFC 8555 §6, wire types, and the translation of errors into
+// problem documents. Handlers decode, call the authority, and render.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/acme/authority"
+)
+
+const (
+	directoryPath  = "/directory"
+	newNoncePath   = "/acme/new-nonce"
+	newAccountPath = "/acme/new-account"
+	newOrderPath   = "/acme/new-order"
+	revokePath     = "/acme/revoke-cert"
+	keyChangePath  = "/acme/key-change"
+	accountPath    = "/acme/account/"
+	orderPath      = "/acme/order/"
+	authzPath      = "/acme/authz/"
+	challengePath  = "/acme/chall/"
+	certPath       = "/acme/cert/"
+	rootsPath      = "/roots.pem"
+)
+
+// Config wires the API.
+type Config struct {
+	Authority *authority.Authority
+	// BaseURL is the scheme://host[:port] clients use; every URL the server
+	// hands out, and every JWS url it accepts, starts with it.
+	BaseURL  string
+	RootsPEM []byte
+	Logger   *slog.Logger
+	// Ready reports whether the server can take requests, for /readyz.
+	Ready func(context.Context) error
+
+	Website                 string
+	TermsOfService          string
+	CAAIdentities           []string
+	ExternalAccountRequired bool
+}
+
+// Server serves the ACME API.
+type Server struct {
+	auth    *authority.Authority
+	baseURL string
+	cfg     Config
+	log     *slog.Logger
+	router  *mux.Router
+}
+
+// New builds the API handler.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{auth: cfg.Authority, baseURL: strings.TrimSuffix(cfg.BaseURL, "/"), cfg: cfg, log: cfg.Logger}
+	r := mux.NewRouter()
+	r.Use(s.indexLink)
+	r.HandleFunc(directoryPath, s.directory).Methods(http.MethodGet)
+	r.HandleFunc(newNoncePath, s.newNonce).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(rootsPath, s.roots).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	r.HandleFunc("/readyz", s.readyz)
+
+	post := r.Methods(http.MethodPost).Subrouter()
+	post.Use(s.replayNonce)
+	post.HandleFunc(newAccountPath, s.newAccount)
+	post.HandleFunc(newOrderPath, s.newOrder)
+	post.HandleFunc(revokePath, s.revoke)
+	post.HandleFunc(keyChangePath, s.keyChange)
+	post.HandleFunc(accountPath+"{id}", s.account)
+	post.HandleFunc(accountPath+"{id}/orders", s.accountOrders)
+	post.HandleFunc(orderPath+"{id}", s.order)
+	post.HandleFunc(orderPath+"{id}/finalize", s.finalize)
+	post.HandleFunc(authzPath+"{id}", s.authorization)
+	post.HandleFunc(challengePath+"{authz}/{id}", s.challenge)
+	post.HandleFunc(certPath+"{serial}", s.certificate)
+
+	r.NotFoundHandler = s.indexLink(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.replayNonceOnPost(w, r)
+		s.writeError(w, r, acme.NotFound("no resource at %s", r.URL.Path))
+	}))
+	r.MethodNotAllowedHandler = s.indexLink(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.replayNonceOnPost(w, r)
+		s.writeError(w, r, acme.MethodNotAllowed("method %s is not allowed on %s", r.Method, r.URL.Path))
+	}))
+	s.router = r
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// indexLink puts the directory link on every response (§7.1).
+func (s *Server) indexLink(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Link", link(s.baseURL+directoryPath, "index"))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// replayNonce gives every POST response, errors included, a fresh nonce
+// (§6.5): clients rely on it to send their next request.
+func (s *Server) replayNonce(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.setNonce(w, r)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) replayNonceOnPost(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		s.setNonce(w, r)
+	}
+}
+
+func (s *Server) setNonce(w http.ResponseWriter, r *http.Request) {
+	n, err := s.auth.NewNonce(r.Context())
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "issue nonce", "err", err)
+		return
+	}
+	w.Header().Set("Replay-Nonce", n)
+}
+
+func (s *Server) newNonce(w http.ResponseWriter, r *http.Request) {
+	n, err := s.auth.NewNonce(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Replay-Nonce", n)
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) roots(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	_, _ = w.Write(s.cfg.RootsPEM)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
+	meta := map[string]any{"externalAccountRequired": s.cfg.ExternalAccountRequired}
+	if s.cfg.Website != "" {
+		meta["website"] = s.cfg.Website
+	}
+	if s.cfg.TermsOfService != "" {
+		meta["termsOfService"] = s.cfg.TermsOfService
+	}
+	if len(s.cfg.CAAIdentities) > 0 {
+		meta["caaIdentities"] = s.cfg.CAAIdentities
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{
+		"newNonce":   s.baseURL + newNoncePath,
+		"newAccount": s.baseURL + newAccountPath,
+		"newOrder":   s.baseURL + newOrderPath,
+		"revokeCert": s.baseURL + revokePath,
+		"keyChange":  s.baseURL + keyChangePath,
+		"meta":       meta,
+	})
+}

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"time"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/acme/authority"
+)
+
+// Wire types are the JSON objects of RFC 8555 §7.1, kept apart from the
+// domain types so storage and protocol can change independently.
+
+type wireAccount struct {
+	Status      acme.Status `json:"status"`
+	Contact     []string    `json:"contact,omitempty"`
+	TermsAgreed bool        `json:"termsOfServiceAgreed,omitempty"`
+	Orders      string      `json:"orders"`
+}
+
+type wireOrder struct {
+	Status         acme.Status       `json:"status"`
+	Expires        string            `json:"expires,omitempty"`
+	Identifiers    []acme.Identifier `json:"identifiers"`
+	NotBefore      string            `json:"notBefore,omitempty"`
+	NotAfter       string            `json:"notAfter,omitempty"`
+	Error          *acme.Problem     `json:"error,omitempty"`
+	Authorizations []string          `json:"authorizations"`
+	Finalize       string            `json:"finalize"`
+	Certificate    string            `json:"certificate,omitempty"`
+}
+
+type wireAuthz struct {
+	Identifier acme.Identifier `json:"identifier"`
+	Status     acme.Status     `json:"status"`
+	Expires    string          `json:"expires,omitempty"`
+	Challenges []wireChallenge `json:"challenges"`
+	Wildcard   bool            `json:"wildcard,omitempty"`
+}
+
+type wireChallenge struct {
+	Type      acme.ChallengeType `json:"type"`
+	URL       string             `json:"url"`
+	Status    acme.Status        `json:"status"`
+	Token     string             `json:"token"`
+	Validated string             `json:"validated,omitempty"`
+	Error     *acme.Problem      `json:"error,omitempty"`
+}
+
+func timestamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (s *Server) accountURL(id string) string { return s.baseURL + accountPath + id }
+func (s *Server) orderURL(id string) string   { return s.baseURL + orderPath + id }
+func (s *Server) authzURL(id string) string   { return s.baseURL + authzPath + id }
+func (s *Server) challengeURL(authzID, id string) string {
+	return s.baseURL + challengePath + authzID + "/" + id
+}
+
+func (s *Server) wireAccount(a *acme.Account) wireAccount {
+	return wireAccount{Status: a.Status, Contact: a.Contact, TermsAgreed: a.TermsAgreed, Orders: s.accountURL(a.ID) + "/orders"}
+}
+
+func (s *Server) wireOrder(o *authority.Order) wireOrder {
+	w := wireOrder{
+		Status: o.Status, Expires: timestamp(o.Expires), Identifiers: o.Identifiers,
+		NotBefore: timestamp(o.NotBefore), NotAfter: timestamp(o.NotAfter), Error: o.Error,
+		Finalize: s.orderURL(o.ID) + "/finalize", Authorizations: make([]string, len(o.AuthzIDs)),
+	}
+	for i, id := range o.AuthzIDs {
+		w.Authorizations[i] = s.authzURL(id)
+	}
+	if o.Status == acme.StatusValid {
+		w.Certificate = s.baseURL + certPath + o.CertSerial
+	}
+	return w
+}
+
+func (s *Server) wireAuthz(a *acme.Authorization) wireAuthz {
+	w := wireAuthz{Identifier: a.Identifier, Status: a.Status, Expires: timestamp(a.Expires), Wildcard: a.Wildcard,
+		Challenges: make([]wireChallenge, len(a.Challenges))}
+	for i := range a.Challenges {
+		w.Challenges[i] = s.wireChallenge(a, &a.Challenges[i])
+	}
+	return w
+}
+
+func (s *Server) wireChallenge(a *acme.Authorization, c *acme.Challenge) wireChallenge {
+	return wireChallenge{Type: c.Type, URL: s.challengeURL(a.ID, c.ID), Status: c.Status, Token: c.Token,
+		Validated: timestamp(c.Validated), Error: c.Error}
+}

@@ -1,0 +1,125 @@
+// Package authority holds acmed's use cases: accounts, orders, challenge
+// responses, finalization and revocation. It loads resources from the store,
+// applies the acme state machine inside compare-and-set updates, and hands
+// work to a Validator and a Signer. It knows nothing of HTTP.
+package authority
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/ca"
+	"github.com/acmed/acmed/storage"
+)
+
+// Store is the persistence the authority needs.
+type Store interface {
+	storage.Accounts
+	storage.Orders
+	storage.Authorizations
+	storage.Certificates
+	storage.Nonces
+	storage.Jobs
+}
+
+// Validator checks one challenge over the network; a failure is an
+// *acme.Problem.
+type Validator interface {
+	Validate(ctx context.Context, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) error
+}
+
+// Signer issues certificates.
+type Signer interface {
+	Sign(ctx context.Context, req ca.Request) (*ca.Issued, error)
+}
+
+// Config wires an Authority. Zero durations take the defaults below.
+type Config struct {
+	Store     Store
+	Validator Validator
+	Signer    Signer
+	Now       func() time.Time // nil: time.Now
+	Rand      io.Reader        // nil: crypto/rand
+	Logger    *slog.Logger     // nil: slog.Default()
+
+	CertValidity       time.Duration // default 168h
+	OrderLifetime      time.Duration // pending orders and authorizations; default 24h
+	ValidAuthzLifetime time.Duration // default 30 days
+	NonceLifetime      time.Duration // default 1h
+	// TermsOfService, when set, must be agreed to by new accounts.
+	TermsOfService string
+	// ValidationTimeout bounds one validation job; default 30s.
+	ValidationTimeout time.Duration
+}
+
+// Authority implements the ACME use cases.
+type Authority struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns an Authority; it fails if a required dependency is missing.
+func New(cfg Config) (*Authority, error) {
+	if cfg.Store == nil || cfg.Validator == nil || cfg.Signer == nil {
+		return nil, errors.New("authority: Store, Validator and Signer are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	setDefault(&cfg.CertValidity, 168*time.Hour)
+	setDefault(&cfg.OrderLifetime, 24*time.Hour)
+	setDefault(&cfg.ValidAuthzLifetime, 30*24*time.Hour)
+	setDefault(&cfg.NonceLifetime, time.Hour)
+	setDefault(&cfg.ValidationTimeout, 30*time.Second)
+	return &Authority{cfg: cfg, log: cfg.Logger}, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// Run works the validation queue until ctx ends.
+func (a *Authority) Run(ctx context.Context) error {
+	return a.cfg.Store.Consume(ctx, a.validate)
+}
+
+func (a *Authority) now() time.Time { return a.cfg.Now().UTC() }
+
+// randomID returns n random bytes, base64url encoded. IDs are random so
+// that one client cannot guess or enumerate another's resources.
+func (a *Authority) randomID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(a.cfg.Rand, b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// audit records an event operators must be able to reconstruct: issuance,
+// revocation, account changes.
+func (a *Authority) audit(ctx context.Context, event string, attrs ...any) {
+	a.log.InfoContext(ctx, "audit", append([]any{"event", event}, attrs...)...)
+}
+
+// notFound turns a store miss into the client's 404 and passes other errors.
+func notFound(err error, what string) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return acme.NotFound("%s not found", what)
+	}
+	return err
+}

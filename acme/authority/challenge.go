@@ -1,0 +1,95 @@
+package authority
+
+import (
+	"context"
+	"errors"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
+)
+
+// RespondChallenge is the client's "ready" for a challenge (§7.5.1). The
+// first response moves the challenge to processing and queues one
+// validation; responses racing with it, or coming after, change nothing.
+func (a *Authority) RespondChallenge(ctx context.Context, acct *acme.Account, authzID, challengeID string) (*acme.Authorization, error) {
+	if _, err := a.Authorization(ctx, acct, authzID); err != nil {
+		return nil, err
+	}
+	var started bool
+	az, err := a.cfg.Store.UpdateAuthorization(ctx, authzID, func(az *acme.Authorization) error {
+		var err error
+		started, err = acme.StartChallenge(az, challengeID, a.now())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if started {
+		if err := a.cfg.Store.Enqueue(ctx, storage.Job{AuthzID: authzID, ChallengeID: challengeID}); err != nil {
+			a.resetChallenge(ctx, authzID, challengeID)
+			return nil, err
+		}
+	}
+	az.Status = acme.AuthzStatus(az, a.now())
+	return az, nil
+}
+
+// resetChallenge undoes StartChallenge when no job could be queued, so the
+// client may respond again instead of polling a challenge nobody works on.
+func (a *Authority) resetChallenge(ctx context.Context, authzID, challengeID string) {
+	_, err := a.cfg.Store.UpdateAuthorization(ctx, authzID, func(az *acme.Authorization) error {
+		if ch := az.Challenge(challengeID); ch != nil && ch.Status == acme.StatusProcessing {
+			ch.Status = acme.StatusPending
+		}
+		return nil
+	})
+	if err != nil {
+		a.log.ErrorContext(ctx, "reset challenge after failed enqueue", "authz", authzID, "err", err)
+	}
+}
+
+// validate works one job. Validation is bounded by its own timeout and not
+// by ctx, so a shutdown lets a started validation finish and record its
+// result rather than leave the challenge processing.
+func (a *Authority) validate(ctx context.Context, job storage.Job) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ValidationTimeout)
+	defer cancel()
+	log := a.log.With("authz", job.AuthzID, "challenge", job.ChallengeID)
+
+	az, err := a.cfg.Store.Authorization(ctx, job.AuthzID)
+	if err != nil {
+		log.ErrorContext(ctx, "validation job: load authorization", "err", err)
+		return
+	}
+	ch := az.Challenge(job.ChallengeID)
+	if ch == nil || ch.Status != acme.StatusProcessing {
+		return // a redelivered job whose result is already recorded
+	}
+	acct, err := a.cfg.Store.Account(ctx, az.AccountID)
+	if err != nil {
+		log.ErrorContext(ctx, "validation job: load account", "err", err)
+		return
+	}
+	keyAuth := acme.KeyAuthorization(ch.Token, acct.KeyThumbprint)
+	var prob *acme.Problem
+	if err := a.cfg.Validator.Validate(ctx, ch.Type, az.Identifier, ch.Token, keyAuth); err != nil {
+		if !errors.As(err, &prob) {
+			prob = acme.Connection("%v", err)
+		}
+		prob = prob.For(az.Identifier)
+	}
+	now := a.now()
+	_, err = a.cfg.Store.UpdateAuthorization(ctx, job.AuthzID, func(az *acme.Authorization) error {
+		acme.FinishChallenge(az, job.ChallengeID, prob, now, now.Add(a.cfg.ValidAuthzLifetime))
+		return nil
+	})
+	if err != nil {
+		log.ErrorContext(ctx, "validation job: record result", "err", err)
+		return
+	}
+	if prob != nil {
+		log.InfoContext(ctx, "validation failed", "identifier", az.Identifier.Value, "type", ch.Type, "problem", prob.Error())
+		return
+	}
+	log.InfoContext(ctx, "validation succeeded", "identifier", az.Identifier.Value, "type", ch.Type)
+}

@@ -1,0 +1,176 @@
+package authority
+
+import (
+	"context"
+	"time"
+
+	"github.com/acmed/acmed/acme"
+)
+
+// maxIdentifiers bounds one order; larger SAN lists are refused up front.
+const maxIdentifiers = 100
+
+// NewOrderRequest is the payload of newOrder (§7.4).
+type NewOrderRequest struct {
+	Identifiers []acme.Identifier
+	NotBefore   time.Time
+	NotAfter    time.Time
+}
+
+// Order is an order as a client sees it: its derived status and its
+// authorizations.
+type Order struct {
+	*acme.Order
+	Authzs []*acme.Authorization
+}
+
+// NewOrder checks the identifiers and creates an order with one new
+// authorization per identifier.
+func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrderRequest) (*Order, error) {
+	if len(req.Identifiers) == 0 {
+		return nil, acme.Malformed("order has no identifiers")
+	}
+	if len(req.Identifiers) > maxIdentifiers {
+		return nil, acme.RejectedIdentifier("order has %d identifiers; at most %d are allowed", len(req.Identifiers), maxIdentifiers)
+	}
+	now := a.now()
+	if _, _, p := acme.CertWindow(now, req.NotBefore, req.NotAfter, a.cfg.CertValidity); p != nil {
+		return nil, p
+	}
+	var idents []acme.Identifier
+	var problems []*acme.Problem
+	seen := map[acme.Identifier]bool{}
+	for _, raw := range req.Identifiers {
+		id, p := acme.NormalizeIdentifier(raw)
+		if p != nil {
+			problems = append(problems, p)
+			continue
+		}
+		if !seen[id] {
+			seen[id] = true
+			idents = append(idents, id)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, acme.Compound(problems, "%d of the order's identifiers were refused", len(problems))
+	}
+
+	expires := now.Add(a.cfg.OrderLifetime)
+	o := &acme.Order{
+		AccountID: acct.ID, Status: acme.StatusPending, Identifiers: idents,
+		Expires: expires, NotBefore: req.NotBefore, NotAfter: req.NotAfter, CreatedAt: now,
+	}
+	var err error
+	if o.ID, err = a.randomID(12); err != nil {
+		return nil, err
+	}
+	authzs := make([]*acme.Authorization, len(idents))
+	for i, id := range idents {
+		if authzs[i], err = a.newAuthorization(acct, id, expires); err != nil {
+			return nil, err
+		}
+		o.AuthzIDs = append(o.AuthzIDs, authzs[i].ID)
+	}
+	if err := a.cfg.Store.CreateOrder(ctx, o, authzs); err != nil {
+		return nil, err
+	}
+	return &Order{Order: o, Authzs: authzs}, nil
+}
+
+func (a *Authority) newAuthorization(acct *acme.Account, id acme.Identifier, expires time.Time) (*acme.Authorization, error) {
+	authzID, err := a.randomID(12)
+	if err != nil {
+		return nil, err
+	}
+	chID, err := a.randomID(8)
+	if err != nil {
+		return nil, err
+	}
+	// 256 bits: well over the 128 bits of entropy §8.1 asks of a token.
+	token, err := a.randomID(32)
+	if err != nil {
+		return nil, err
+	}
+	return &acme.Authorization{
+		ID: authzID, AccountID: acct.ID, Identifier: id, Status: acme.StatusPending, Expires: expires,
+		Challenges: []acme.Challenge{{ID: chID, Type: acme.ChallengeHTTP01, Token: token, Status: acme.StatusPending}},
+	}, nil
+}
+
+// Order returns one of the account's orders with its status derived.
+func (a *Authority) Order(ctx context.Context, acct *acme.Account, id string) (*Order, error) {
+	o, err := a.cfg.Store.Order(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "order")
+	}
+	if o.AccountID != acct.ID {
+		return nil, acme.Unauthorized("order belongs to another account")
+	}
+	authzs, err := a.cfg.Store.Authorizations(ctx, o.AuthzIDs)
+	if err != nil {
+		return nil, err
+	}
+	return a.view(o, authzs), nil
+}
+
+// view sets the derived statuses on copies a client may see.
+func (a *Authority) view(o *acme.Order, authzs []*acme.Authorization) *Order {
+	now := a.now()
+	v := *o
+	v.Status = acme.OrderStatus(o, authzs, now)
+	if v.Status == acme.StatusInvalid && v.Error == nil {
+		v.Error = a.orderError(authzs, now)
+	}
+	return &Order{Order: &v, Authzs: authzs}
+}
+
+// orderError explains why an order became invalid through its
+// authorizations, per identifier.
+func (a *Authority) orderError(authzs []*acme.Authorization, now time.Time) *acme.Problem {
+	var subs []*acme.Problem
+	for _, az := range authzs {
+		st := acme.AuthzStatus(az, now)
+		if st == acme.StatusValid || st == acme.StatusPending {
+			continue
+		}
+		p := acme.Unauthorized("authorization is %s", st)
+		for _, ch := range az.Challenges {
+			if ch.Error != nil {
+				p = ch.Error
+			}
+		}
+		subs = append(subs, p.For(az.Identifier))
+	}
+	if len(subs) == 0 {
+		return acme.Malformed("order expired")
+	}
+	return acme.Compound(subs, "authorizations failed for %d identifiers", len(subs))
+}
+
+// Authorization returns one of the account's authorizations.
+func (a *Authority) Authorization(ctx context.Context, acct *acme.Account, id string) (*acme.Authorization, error) {
+	az, err := a.cfg.Store.Authorization(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "authorization")
+	}
+	if az.AccountID != acct.ID {
+		return nil, acme.Unauthorized("authorization belongs to another account")
+	}
+	az.Status = acme.AuthzStatus(az, a.now())
+	return az, nil
+}
+
+// DeactivateAuthorization is §7.5.2.
+func (a *Authority) DeactivateAuthorization(ctx context.Context, acct *acme.Account, id string) (*acme.Authorization, error) {
+	if _, err := a.Authorization(ctx, acct, id); err != nil {
+		return nil, err
+	}
+	az, err := a.cfg.Store.UpdateAuthorization(ctx, id, func(az *acme.Authorization) error {
+		return acme.DeactivateAuthz(az, a.now())
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, "authorization.deactivate", "account", acct.ID, "authz", id, "identifier", az.Identifier.Value)
+	return az, nil
+}

@@ -1,0 +1,94 @@
+package authority
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
+)
+
+// RevokeRequest is a checked revokeCert request (§7.6): signed either by an
+// account (Account set) or by the certificate's own key (Key set).
+type RevokeRequest struct {
+	CertDER []byte
+	Reason  int
+	Account *acme.Account
+	Key     *jose.JSONWebKey
+}
+
+// allowedReasons are the RFC 5280 reason codes a subscriber may give;
+// cACompromise, certificateHold, removeFromCRL and aACompromise are the CA's
+// to decide.
+var allowedReasons = map[int]bool{0: true, 1: true, 3: true, 4: true, 5: true, 9: true}
+
+// Revoke revokes a certificate this CA issued.
+func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) error {
+	if !allowedReasons[req.Reason] {
+		return acme.BadRevocationReason("reason %d is not allowed; use 0, 1, 3, 4, 5 or 9", req.Reason)
+	}
+	leaf, err := x509.ParseCertificate(req.CertDER)
+	if err != nil {
+		return acme.Malformed("cannot parse certificate: %v", err)
+	}
+	serial := leaf.SerialNumber.Text(16)
+	stored, err := a.cfg.Store.Certificate(ctx, serial)
+	if errors.Is(err, storage.ErrNotFound) {
+		return acme.NotFound("certificate was not issued by this CA")
+	}
+	if err != nil {
+		return err
+	}
+	if block, _ := pem.Decode(stored.ChainPEM); block == nil || !bytes.Equal(block.Bytes, req.CertDER) {
+		return acme.NotFound("certificate was not issued by this CA")
+	}
+	if err := a.mayRevoke(ctx, req, leaf, stored); err != nil {
+		return err
+	}
+	if _, err := a.cfg.Store.UpdateCertificate(ctx, serial, func(c *acme.Certificate) error {
+		return acme.Revoke(c, req.Reason, a.now())
+	}); err != nil {
+		return err
+	}
+	by := "certificate-key"
+	if req.Account != nil {
+		by = "account:" + req.Account.ID
+	}
+	a.audit(ctx, "certificate.revoke", "serial", serial, "reason", req.Reason, "by", by)
+	return nil
+}
+
+// mayRevoke applies §7.6: the certificate's key may always revoke; an
+// account may if it ordered the certificate or holds valid authorizations
+// for all of its identifiers.
+func (a *Authority) mayRevoke(ctx context.Context, req RevokeRequest, leaf *x509.Certificate, stored *acme.Certificate) error {
+	if req.Account == nil {
+		want, err := acme.Thumbprint(&jose.JSONWebKey{Key: leaf.PublicKey})
+		if err != nil {
+			return acme.BadPublicKey("%v", err)
+		}
+		if got, err := acme.Thumbprint(req.Key); err != nil || got != want {
+			return acme.Unauthorized("the request is not signed by the certificate's key")
+		}
+		return nil
+	}
+	if stored.AccountID == req.Account.ID {
+		return nil
+	}
+	now := a.now()
+	for _, id := range stored.Identifiers {
+		az, err := a.cfg.Store.ValidAuthorization(ctx, req.Account.ID, id, false)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && acme.AuthzStatus(az, now) != acme.StatusValid) {
+			return acme.Unauthorized("account holds no valid authorization for %s", id.Value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

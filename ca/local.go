@@ -1,0 +1,191 @@
+package ca
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// File names inside a CA directory.
+const (
+	RootCertFile         = "root.pem"
+	RootKeyFile          = "root.key"
+	IntermediateCertFile = "intermediate.pem"
+	IntermediateKeyFile  = "intermediate.key"
+)
+
+// ErrExists is returned (wrapped) by Init when the directory already holds a
+// CA. Overwriting one would orphan every certificate it issued and every
+// trust store that holds its root.
+var ErrExists = errors.New("ca: a CA already exists")
+
+// Local is the built-in CA: an issuing intermediate whose key is on local
+// disk, under a root whose key Local never needs. It is immutable after Load
+// and safe for concurrent use.
+type Local struct {
+	cfg             Config
+	root            *x509.Certificate
+	rootPEM         []byte
+	intermediate    *x509.Certificate
+	intermediatePEM []byte
+	key             crypto.Signer
+}
+
+// Init creates a root CA and an issuing intermediate in dir (created 0700 if
+// missing): root.pem, root.key, intermediate.pem and intermediate.key, keys
+// as PKCS#8 PEM with mode 0600. If a CA is already there it returns an error
+// wrapping ErrExists and writes nothing.
+//
+// root.pem is written last, so Exists is true only once the CA is complete;
+// if Init fails part way it removes what it wrote.
+func Init(dir string, cfg Config) error {
+	rootPath := filepath.Join(dir, RootCertFile)
+	if _, err := os.Lstat(rootPath); err == nil {
+		return fmt.Errorf("%w: %s is present", ErrExists, rootPath)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("ca: init %s: %w", dir, err)
+	}
+
+	files, err := newCAFiles(cfg)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return fmt.Errorf("ca: init %s: %w", dir, err)
+	}
+	var written []string
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		if err := writeNew(path, f.data, f.perm); err != nil {
+			// Only files this call created are removed; writeNew never
+			// replaces an existing one, so nobody else's CA is touched.
+			for _, w := range written {
+				_ = os.Remove(w)
+			}
+			return err
+		}
+		written = append(written, path)
+	}
+	syncDir(dir)
+	return nil
+}
+
+type caFile struct {
+	name string
+	data []byte
+	perm fs.FileMode
+}
+
+// newCAFiles generates the CA in memory, in the order Init must write it.
+func newCAFiles(cfg Config) ([]caFile, error) {
+	r, now := cfg.rand(), cfg.now()
+
+	rootKey, err := ecdsa.GenerateKey(elliptic.P384(), r)
+	if err != nil {
+		return nil, fmt.Errorf("ca: generate root key: %w", err)
+	}
+	rootTmpl, err := rootTemplate(r, rootKey.Public(), now)
+	if err != nil {
+		return nil, err
+	}
+	rootDER, err := x509.CreateCertificate(r, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("ca: sign root: %w", err)
+	}
+	root, err := x509.ParseCertificate(rootDER)
+	if err != nil {
+		return nil, fmt.Errorf("ca: parse new root: %w", err)
+	}
+
+	intKey, err := ecdsa.GenerateKey(elliptic.P256(), r)
+	if err != nil {
+		return nil, fmt.Errorf("ca: generate intermediate key: %w", err)
+	}
+	intTmpl, err := intermediateTemplate(r, intKey.Public(), now)
+	if err != nil {
+		return nil, err
+	}
+	intDER, err := x509.CreateCertificate(r, intTmpl, root, intKey.Public(), rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("ca: sign intermediate: %w", err)
+	}
+
+	rootKeyPEM, err := encodeKey(rootKey)
+	if err != nil {
+		return nil, err
+	}
+	intKeyPEM, err := encodeKey(intKey)
+	if err != nil {
+		return nil, err
+	}
+	return []caFile{
+		{RootKeyFile, rootKeyPEM, keyPerm},
+		{IntermediateKeyFile, intKeyPEM, keyPerm},
+		{IntermediateCertFile, encodeCert(intDER), certPerm},
+		{RootCertFile, encodeCert(rootDER), certPerm},
+	}, nil
+}
+
+// Exists reports whether dir already holds a CA (root.pem present).
+func Exists(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, RootCertFile))
+	return err == nil
+}
+
+// Load reads the CA from dir and checks that the intermediate chains to the
+// root, is a CA that may sign certificates, has not expired, and matches its
+// key. root.key is not read: signing needs only the intermediate key, so the
+// root key may be moved offline after Init.
+func Load(dir string, cfg Config) (*Local, error) {
+	rootPath := filepath.Join(dir, RootCertFile)
+	intPath := filepath.Join(dir, IntermediateCertFile)
+	keyPath := filepath.Join(dir, IntermediateKeyFile)
+
+	root, rootPEM, err := readCert(rootPath)
+	if err != nil {
+		return nil, err
+	}
+	intermediate, intPEM, err := readCert(intPath)
+	if err != nil {
+		return nil, err
+	}
+	key, err := readKey(keyPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := intermediate.CheckSignatureFrom(root); err != nil {
+		return nil, fmt.Errorf("ca: %s is not signed by %s: %w", intPath, rootPath, err)
+	}
+	if !intermediate.IsCA || intermediate.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, fmt.Errorf("ca: %s is not a CA certificate allowed to sign certificates", intPath)
+	}
+	if now := cfg.now(); now.After(intermediate.NotAfter) {
+		return nil, fmt.Errorf("ca: %s expired at %s", intPath, intermediate.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(intermediate.PublicKey) {
+		return nil, fmt.Errorf("ca: %s does not match %s", keyPath, intPath)
+	}
+	return &Local{
+		cfg:             cfg,
+		root:            root,
+		rootPEM:         rootPEM,
+		intermediate:    intermediate,
+		intermediatePEM: intPEM,
+		key:             key,
+	}, nil
+}
+
+// RootPEM returns the root certificate in PEM. The slice is the caller's.
+func (l *Local) RootPEM() []byte { return bytes.Clone(l.rootPEM) }
+
+// Root returns the parsed root. It is shared; callers must not modify it.
+func (l *Local) Root() *x509.Certificate { return l.root }

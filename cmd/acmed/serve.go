@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acmed/acmed/acme/api"
+	"github.com/acmed/acmed/acme/authority"
+	"github.com/acmed/acmed/ca"
+	"github.com/acmed/acmed/challenges"
+	"github.com/acmed/acmed/storage"
+	"github.com/acmed/acmed/storage/embedded"
+)
+
+func initCA(c config, stdout io.Writer) error {
+	if err := ca.Init(c.Data, ca.Config{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created CA in %s (root certificate %s)\n", c.Data, filepath.Join(c.Data, "root.pem"))
+	return nil
+}
+
+func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
+	log, err := newLogger(c.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if !ca.Exists(c.Data) {
+		if err := ca.Init(c.Data, ca.Config{}); err != nil {
+			return err
+		}
+		log.Info("created CA", "dir", c.Data)
+	}
+	authorityCA, err := ca.Load(c.Data, ca.Config{})
+	if err != nil {
+		return err
+	}
+	store, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", c.Listen, err)
+	}
+	defer ln.Close()
+	base, err := externalURL(c.ExternalURL, ln.Addr())
+	if err != nil {
+		return err
+	}
+	cert, err := authorityCA.ServerCertificate(serverHosts(base))
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+
+	auth, err := authority.New(authority.Config{
+		Store:          store,
+		Signer:         authorityCA,
+		Validator:      challenges.New(challenges.Config{Resolver: challenges.NewResolver(c.Resolver), HTTPPort: c.HTTP01Port}),
+		Logger:         log,
+		CertValidity:   c.CertValidity,
+		TermsOfService: c.TermsOfService,
+	})
+	if err != nil {
+		return err
+	}
+	handler := api.New(api.Config{
+		Authority: auth, BaseURL: base.String(), RootsPEM: authorityCA.RootPEM(), Logger: log,
+		Ready: store.Ping, Website: c.Website, TermsOfService: c.TermsOfService,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- auth.Run(ctx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.ServeTLS(ln, "", "") }()
+
+	root := filepath.Join(c.Data, "root.pem")
+	dir := base.String() + "/directory"
+	fmt.Fprintf(stdout, "acmed is ready\n  directory:        %s\n  root certificate: %s\n  try: REQUESTS_CA_BUNDLE=%s certbot certonly --server %s --standalone -d host.example.internal --register-unsafely-without-email --agree-tos\n",
+		dir, root, root, dir)
+
+	select {
+	case err = <-serveDone:
+		cancel()
+	case <-ctx.Done():
+		shutdownCtx, stop := context.WithTimeout(context.Background(), 15*time.Second)
+		defer stop()
+		err = srv.Shutdown(shutdownCtx)
+	}
+	if werr := <-workerDone; werr != nil && !errors.Is(werr, context.Canceled) {
+		log.Error("validation worker", "err", werr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// openStore opens the store --store names. Redis URLs arrive with the
+// Redis backend; everything else is the embedded store's file.
+func openStore(c config) (storage.Store, error) {
+	path := c.Store
+	if path == "" {
+		path = filepath.Join(c.Data, "acmed.db")
+	}
+	if u, err := url.Parse(path); err == nil && strings.HasPrefix(u.Scheme, "redis") {
+		return nil, fmt.Errorf("--store %s: the Redis store is not available in this build", path)
+	}
+	path = strings.TrimPrefix(path, "file:")
+	s, err := embedded.Open(path, embedded.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("--store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// externalURL is --external-url, or https://localhost:PORT (or the listen
+// host when it is a specific one) from the address actually bound.
+func externalURL(flagValue string, addr net.Addr) (*url.URL, error) {
+	if flagValue != "" {
+		u, err := url.Parse(flagValue)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("--external-url %q: want https://HOST[:PORT] with no path", flagValue)
+		}
+		u.Path = ""
+		return u, nil
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return nil, fmt.Errorf("listener address %s is not TCP", addr)
+	}
+	host := "localhost"
+	if !tcp.IP.IsUnspecified() && !tcp.IP.IsLoopback() {
+		host = tcp.IP.String()
+	}
+	return &url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(tcp.Port))}, nil
+}
+
+// serverHosts are the names acmed's own certificate covers.
+func serverHosts(base *url.URL) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h := base.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
