@@ -1,0 +1,592 @@
+package challenges
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/acmed/acmed/acme"
+)
+
+const (
+	testToken   = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+	testKeyAuth = testToken + ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+	testPath    = challengePath + testToken
+)
+
+// serve runs h on 127.0.0.1 until the test ends and returns its port.
+func serve(t testing.TB, h http.Handler) int {
+	t.Helper()
+	return startServer(t, h, false)
+}
+
+// serveTLS is serve over TLS with a certificate no one trusts.
+func serveTLS(t testing.TB, h http.Handler) int {
+	t.Helper()
+	return startServer(t, h, true)
+}
+
+func startServer(t testing.TB, h http.Handler, useTLS bool) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	if useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// closedPort returns a loopback port on which nothing listens.
+func closedPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// respond serves body at the challenge path and 404 elsewhere.
+func respond(body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != testPath {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, body)
+	})
+}
+
+// redirect sends every request to target(r).
+func redirect(target func(r *http.Request) string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target(r), http.StatusFound)
+	})
+}
+
+// samePort is the port of the server that got r, for redirects that must
+// stay on the allowed port without sharing a variable with the handler.
+func samePort(r *http.Request) string {
+	_, port, _ := net.SplitHostPort(r.Host)
+	return port
+}
+
+// blackhole returns a dialer whose connections to ips never complete, as
+// behind a firewall that drops packets.
+func blackhole(ips ...string) *net.Dialer {
+	return &net.Dialer{ControlContext: func(ctx context.Context, _, address string, _ syscall.RawConn) error {
+		if host, _, _ := net.SplitHostPort(address); slices.Contains(ips, host) {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}
+}
+
+// hang blocks every request until the test ends or the client goes away;
+// with headersFirst it sends the status line before blocking.
+func hang(t testing.TB, headersFirst bool) http.Handler {
+	t.Helper()
+	release := make(chan struct{})
+	// Registered after the server's Close, so it runs first and lets Close
+	// return.
+	t.Cleanup(func() { close(release) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headersFirst {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+}
+
+func TestHTTP01(t *testing.T) {
+	res := NewResolver(startDNS(t, &testZone{}))
+
+	tests := []struct {
+		name   string
+		domain string // default "v4.example.test"
+		// setup starts what the validator talks to and returns the ports it
+		// may use; httpsPort 0 leaves the validator's default.
+		setup   func(t *testing.T) (httpPort, httpsPort int)
+		cfg     Config // Resolver and HTTPPort are filled in
+		wantErr *acme.Problem
+		want    []string // in the detail
+		notWant []string // not in the detail
+	}{
+		{
+			name:  "good response with trailing newline",
+			setup: func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth+"\n")), 0 },
+		},
+		{
+			name:  "trailing whitespace of all kinds",
+			setup: func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth+" \t\r\n\n")), 0 },
+		},
+		{
+			name:  "body exactly MaxBody",
+			setup: func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth+"\n")), 0 },
+			cfg:   Config{MaxBody: int64(len(testKeyAuth) + 1)},
+		},
+		{
+			name:    "wrong body",
+			setup:   func(t *testing.T) (int, int) { return serve(t, respond("not the key authorization\n")), 0 },
+			wantErr: acme.ErrIncorrectResponse,
+			want:    []string{"127.0.0.1: ", "did not match", `Expected "` + testKeyAuth + `"`, `(got "not the key authorization")`},
+		},
+		{
+			name:    "leading whitespace is not ignored",
+			setup:   func(t *testing.T) (int, int) { return serve(t, respond(" "+testKeyAuth)), 0 },
+			wantErr: acme.ErrIncorrectResponse,
+			want:    []string{"did not match"},
+		},
+		{
+			name: "long wrong body is cut",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, respond(strings.Repeat("x", 90)+strings.Repeat("y", 500))), 0
+			},
+			wantErr: acme.ErrIncorrectResponse,
+			want:    []string{`(got "` + strings.Repeat("x", 90) + strings.Repeat("y", 10) + `"...)`},
+			notWant: []string{strings.Repeat("y", 11)},
+		},
+		{
+			name:    "404",
+			setup:   func(t *testing.T) (int, int) { return serve(t, http.NotFoundHandler()), 0 },
+			wantErr: acme.ErrIncorrectResponse,
+			want:    []string{"127.0.0.1: Invalid response from http://v4.example.test:", testPath, "404"},
+		},
+		{
+			name: "500",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Error(w, testKeyAuth, http.StatusInternalServerError)
+				})), 0
+			},
+			wantErr: acme.ErrIncorrectResponse,
+			want:    []string{"500"},
+		},
+		{
+			name: "redirect to a path on the same host",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == testPath {
+						http.Redirect(w, r, "/elsewhere/"+testToken, http.StatusMovedPermanently)
+						return
+					}
+					if r.URL.Path == "/elsewhere/"+testToken {
+						fmt.Fprintln(w, testKeyAuth)
+						return
+					}
+					http.NotFound(w, r)
+				})), 0
+			},
+		},
+		{
+			name: "redirect to another name on the same port",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if strings.HasPrefix(r.Host, "v4.") {
+						http.Redirect(w, r, "http://other.example.test:"+samePort(r)+testPath, http.StatusTemporaryRedirect)
+						return
+					}
+					respond(testKeyAuth).ServeHTTP(w, r)
+				})), 0
+			},
+		},
+		{
+			name: "redirect to https, certificate not verified",
+			setup: func(t *testing.T) (int, int) {
+				tlsPort := serveTLS(t, respond(testKeyAuth))
+				return serve(t, redirect(func(r *http.Request) string {
+					return "https://v4.example.test:" + strconv.Itoa(tlsPort) + testPath
+				})), tlsPort
+			},
+		},
+		{
+			name: "redirect to https on a server that does not speak TLS",
+			setup: func(t *testing.T) (int, int) {
+				plainPort := serve(t, respond(testKeyAuth))
+				return serve(t, redirect(func(r *http.Request) string {
+					return "https://v4.example.test:" + strconv.Itoa(plainPort) + testPath
+				})), plainPort
+			},
+			wantErr: acme.ErrTLS,
+			want:    []string{"127.0.0.1: Fetching https://v4.example.test:", "TLS handshake failed"},
+		},
+		{
+			name: "redirect loop",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(*http.Request) string { return testPath })), 0
+			},
+			wantErr: acme.ErrConnection,
+			want:    []string{"127.0.0.1: ", "Too many redirects", "more than 10"},
+		},
+		{
+			name: "redirect loop with MaxRedirects 2",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(*http.Request) string { return testPath })), 0
+			},
+			cfg:     Config{MaxRedirects: 2},
+			wantErr: acme.ErrConnection,
+			want:    []string{"Too many redirects", "more than 2"},
+		},
+		{
+			name: "no redirects allowed",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(*http.Request) string { return "/elsewhere" })), 0
+			},
+			cfg:     Config{MaxRedirects: -1},
+			wantErr: acme.ErrConnection,
+			want:    []string{"Redirect to http://v4.example.test:", "/elsewhere is not followed"},
+		},
+		{
+			name: "redirect to a disallowed port",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(*http.Request) string { return "http://v4.example.test:1/internal" })), 0
+			},
+			wantErr: acme.ErrConnection,
+			want:    []string{"127.0.0.1: Fetching http://v4.example.test:", "Redirect to http://v4.example.test:1/internal is not allowed"},
+		},
+		{
+			name: "redirect to https on a port other than 443",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(r *http.Request) string { return "https://v4.example.test:" + samePort(r) + "/x" })), 0
+			},
+			wantErr: acme.ErrConnection,
+			want:    []string{"Redirect to https://v4.example.test:", "not allowed", "(https)"},
+		},
+		{
+			name: "redirect to another scheme",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(*http.Request) string { return "ftp://v4.example.test/file" })), 0
+			},
+			wantErr: acme.ErrConnection,
+			want:    []string{"Redirect to ftp://v4.example.test/file is not allowed"},
+		},
+		{
+			name: "redirect to a name that does not resolve",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(r *http.Request) string { return "http://nx.example.test:" + samePort(r) + "/x" })), 0
+			},
+			wantErr: acme.ErrDNS,
+			want:    []string{"Fetching http://nx.example.test:", "nx.example.test does not resolve"},
+		},
+		{
+			name:    "oversized body",
+			setup:   func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth+strings.Repeat(" ", 100))), 0 },
+			cfg:     Config{MaxBody: int64(len(testKeyAuth))},
+			wantErr: acme.ErrIncorrectResponse,
+			want:    []string{"response too large", "more than " + strconv.Itoa(len(testKeyAuth)) + " bytes"},
+		},
+		{
+			name:    "NXDOMAIN",
+			domain:  "nx.example.test",
+			setup:   func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth)), 0 },
+			wantErr: acme.ErrDNS,
+			want:    []string{"nx.example.test does not resolve", "NXDOMAIN"},
+		},
+		{
+			name:    "name without addresses",
+			domain:  "empty.example.test",
+			setup:   func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth)), 0 },
+			wantErr: acme.ErrDNS,
+			want:    []string{"empty.example.test"},
+		},
+		{
+			name:    "DNS server failure",
+			domain:  "servfail.example.test",
+			setup:   func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth)), 0 },
+			wantErr: acme.ErrDNS,
+			want:    []string{"servfail.example.test"},
+		},
+		{
+			name:    "DNS server never answers",
+			domain:  "silent.example.test",
+			setup:   func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth)), 0 },
+			cfg:     Config{Timeout: 300 * time.Millisecond},
+			wantErr: acme.ErrDNS,
+			want:    []string{"timeout", "silent.example.test"},
+		},
+		{
+			name:    "connection refused",
+			setup:   func(t *testing.T) (int, int) { return closedPort(t), 0 },
+			wantErr: acme.ErrConnection,
+			want:    []string{"127.0.0.1: Fetching http://v4.example.test:", testPath + ": Connection refused"},
+			notWant: []string{"also tried"},
+		},
+		{
+			name:    "connection refused on every address",
+			domain:  "dual.example.test",
+			setup:   func(t *testing.T) (int, int) { return closedPort(t), 0 },
+			wantErr: acme.ErrConnection,
+			want:    []string{"127.0.0.1: Fetching http://dual.example.test:", ": Connection refused; also tried ::1 (Connection refused)"},
+		},
+		{
+			name:    "IPv6 only, nothing listening",
+			domain:  "v6.example.test",
+			setup:   func(t *testing.T) (int, int) { return closedPort(t), 0 },
+			wantErr: acme.ErrConnection,
+			want:    []string{"::1: Fetching http://v6.example.test:"},
+		},
+		{
+			name:   "AAAA where nothing listens falls back to IPv4",
+			domain: "dual.example.test",
+			setup:  func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth)), 0 },
+		},
+		{
+			name:   "IPv6 drops packets, IPv4 answers",
+			domain: "dual.example.test",
+			setup:  func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth)), 0 },
+			cfg:    Config{Timeout: time.Second, Dialer: blackhole("::1")},
+		},
+		{
+			name:    "every address drops packets",
+			domain:  "dual.example.test",
+			setup:   func(t *testing.T) (int, int) { return serve(t, respond(testKeyAuth)), 0 },
+			cfg:     Config{Timeout: 300 * time.Millisecond, Dialer: blackhole("::1", "127.0.0.1")},
+			wantErr: acme.ErrConnection,
+			want:    []string{"127.0.0.1: Fetching http://dual.example.test:", "Connect timeout", "also tried ::1 (Connect timeout"},
+		},
+		{
+			name:    "server hangs before responding",
+			setup:   func(t *testing.T) (int, int) { return serve(t, hang(t, false)), 0 },
+			cfg:     Config{Timeout: 300 * time.Millisecond},
+			wantErr: acme.ErrConnection,
+			want:    []string{"127.0.0.1: Fetching http://v4.example.test:", "timeout"},
+		},
+		{
+			name:    "server hangs in the body",
+			setup:   func(t *testing.T) (int, int) { return serve(t, hang(t, true)), 0 },
+			cfg:     Config{Timeout: 300 * time.Millisecond},
+			wantErr: acme.ErrConnection,
+			want:    []string{"127.0.0.1: Fetching http://v4.example.test:", "timeout"},
+		},
+		{
+			name: "server closes without answering",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					conn, _, err := w.(http.Hijacker).Hijack()
+					if err == nil {
+						conn.Close()
+					}
+				})), 0
+			},
+			wantErr: acme.ErrConnection,
+			want:    []string{"127.0.0.1: Fetching http://v4.example.test:", "closed"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			httpPort, httpsPort := tc.setup(t)
+			cfg := tc.cfg
+			cfg.Resolver, cfg.HTTPPort = res, httpPort
+			v := New(cfg)
+			if httpsPort != 0 {
+				v.httpsPort = httpsPort
+			}
+			domain := tc.domain
+			if domain == "" {
+				domain = "v4.example.test"
+			}
+			id := acme.Identifier{Type: acme.IdentifierDNS, Value: domain}
+
+			err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+			checkProblem(t, err, tc.wantErr, id, tc.want, tc.notWant)
+		})
+	}
+}
+
+// checkProblem asserts that err is nil when want is, and otherwise a problem
+// of want's type about id whose detail holds every one of words.
+func checkProblem(t *testing.T, err error, want *acme.Problem, id acme.Identifier, words, notWords []string) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("Validate: %v, want success", err)
+		}
+		return
+	}
+	var p *acme.Problem
+	if !errors.As(err, &p) {
+		t.Fatalf("Validate = %v (%T), want a %s problem", err, err, want.Type)
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("Validate = %v, want type %s", err, want.Type)
+	}
+	t.Logf("detail: %s", p.Detail)
+	if p.Identifier == nil || *p.Identifier != id {
+		t.Errorf("problem identifier = %v, want %v", p.Identifier, id)
+	}
+	if p.Status == 0 {
+		t.Errorf("problem has no HTTP status")
+	}
+	for _, w := range words {
+		if !strings.Contains(p.Detail, w) {
+			t.Errorf("detail %q does not contain %q", p.Detail, w)
+		}
+	}
+	for _, w := range notWords {
+		if strings.Contains(p.Detail, w) {
+			t.Errorf("detail %q contains %q", p.Detail, w)
+		}
+	}
+}
+
+func TestHTTP01Request(t *testing.T) {
+	res := NewResolver(startDNS(t, &testZone{}))
+	type seen struct {
+		method, host, path, ua, accept string
+	}
+	got := make(chan seen, 1)
+	port := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Method, r.Host, r.URL.Path, r.Header.Get("User-Agent"), r.Header.Get("Accept-Encoding")}
+		fmt.Fprint(w, testKeyAuth)
+	}))
+	v := New(Config{Resolver: res, HTTPPort: port})
+	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
+	if err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
+		t.Fatal(err)
+	}
+	want := seen{http.MethodGet, "v4.example.test:" + strconv.Itoa(port), testPath, userAgent, ""}
+	if s := <-got; s != want {
+		t.Errorf("request = %+v, want %+v", s, want)
+	}
+}
+
+func TestChallengeURL(t *testing.T) {
+	tests := []struct {
+		domain string
+		port   int
+		want   string
+	}{
+		{"example.test", 80, "http://example.test/.well-known/acme-challenge/tok"},
+		{"example.test", 5002, "http://example.test:5002/.well-known/acme-challenge/tok"},
+	}
+	for _, tc := range tests {
+		if got := challengeURL(tc.domain, tc.port, "tok"); got != tc.want {
+			t.Errorf("challengeURL(%q, %d) = %q, want %q", tc.domain, tc.port, got, tc.want)
+		}
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	// No network is reached: a resolver that fails the test if asked.
+	v := New(Config{Resolver: failResolver{t}, HTTPPort: closedPort(t)})
+	dnsID := func(v string) acme.Identifier { return acme.Identifier{Type: acme.IdentifierDNS, Value: v} }
+	tests := []struct {
+		name    string
+		typ     acme.ChallengeType
+		id      acme.Identifier
+		token   string
+		wantErr *acme.Problem
+		want    []string
+	}{
+		{"dns-01 not yet supported", acme.ChallengeDNS01, dnsID("v4.example.test"), testToken, acme.ErrMalformed, []string{"challenge type dns-01 is not supported"}},
+		{"tls-alpn-01 not yet supported", acme.ChallengeTLSALPN01, dnsID("v4.example.test"), testToken, acme.ErrMalformed, []string{"tls-alpn-01"}},
+		{"unknown type", "http-02", dnsID("v4.example.test"), testToken, acme.ErrMalformed, []string{"http-02"}},
+		{"IP identifier", acme.ChallengeHTTP01, acme.Identifier{Type: acme.IdentifierIP, Value: "127.0.0.1"}, testToken, acme.ErrUnsupportedIdentifier, []string{"ip"}},
+		{"wildcard", acme.ChallengeHTTP01, dnsID("*.example.test"), testToken, acme.ErrMalformed, []string{"wildcard"}},
+		{"IP literal as DNS name", acme.ChallengeHTTP01, dnsID("127.0.0.1"), testToken, acme.ErrMalformed, []string{"IP address"}},
+		{"name with a port", acme.ChallengeHTTP01, dnsID("example.test:8080"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
+		{"name with userinfo", acme.ChallengeHTTP01, dnsID("evil@example.test"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
+		{"empty label", acme.ChallengeHTTP01, dnsID("a..example.test"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
+		{"empty name", acme.ChallengeHTTP01, dnsID(""), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
+		{"token with a slash", acme.ChallengeHTTP01, dnsID("v4.example.test"), "../../etc", acme.ErrMalformed, []string{"token"}},
+		{"empty token", acme.ChallengeHTTP01, dnsID("v4.example.test"), "", acme.ErrMalformed, []string{"token"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := v.Validate(t.Context(), tc.typ, tc.id, tc.token, testKeyAuth)
+			checkProblem(t, err, tc.wantErr, tc.id, tc.want, nil)
+		})
+	}
+}
+
+// failResolver fails the test when a lookup is made.
+type failResolver struct{ t *testing.T }
+
+func (r failResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	r.t.Errorf("unexpected lookup of %q", host)
+	return nil, errors.New("unexpected lookup")
+}
+
+func TestValidateCanceled(t *testing.T) {
+	res := NewResolver(startDNS(t, &testZone{}))
+	ctx, cancel := context.WithCancel(t.Context())
+	// Cancel once the validator is waiting on the server: the request
+	// reaching the handler is the signal, not a sleep.
+	arrived := make(chan struct{}, 1)
+	port := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
+	v := New(Config{Resolver: res, HTTPPort: port})
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
+	err := v.Validate(ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Validate = %v, want context.Canceled", err)
+	}
+	var p *acme.Problem
+	if errors.As(err, &p) {
+		t.Errorf("Validate = problem %v; a canceled validation must not fail the challenge", p)
+	}
+}
+
+func TestValidateParentDeadline(t *testing.T) {
+	res := NewResolver(startDNS(t, &testZone{}))
+	port := serve(t, hang(t, false))
+	v := New(Config{Resolver: res, HTTPPort: port}) // default 10s timeout
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	t.Cleanup(cancel)
+	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
+	err := v.Validate(ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+	checkProblem(t, err, acme.ErrConnection, id, []string{"timeout"}, nil)
+}
+
+func BenchmarkHTTP01(b *testing.B) {
+	res := NewResolver(startDNS(b, &testZone{}))
+	port := serve(b, respond(testKeyAuth+"\n"))
+	v := New(Config{Resolver: res, HTTPPort: port})
+	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
+	ctx := b.Context()
+	for b.Loop() {
+		if err := v.Validate(ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestHTTP01SystemResolver(t *testing.T) {
+	// The zero Config resolves through the system, where localhost is
+	// loopback by /etc/hosts.
+	v := New(Config{HTTPPort: serve(t, respond(testKeyAuth))})
+	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "localhost"}
+	if err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
+		t.Fatal(err)
+	}
+}
