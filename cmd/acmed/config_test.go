@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "acmed.yaml")
+	if err := os.WriteFile(file, []byte("listen: \":1000\"\nhttp01-port: 1001\nresolver: 127.0.0.1:53\ncert-validity: 24h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig("serve", []string{"--config", file, "--http01-port", "2001"},
+		env(map[string]string{"ACMED_LISTEN": ":3000", "ACMED_HTTP01_PORT": "3001"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP01Port != 2001 || c.Listen != ":3000" || c.Resolver != "127.0.0.1:53" || c.CertValidity != 24*time.Hour || c.TLSALPN01Port != 443 {
+		t.Fatalf("flag > env > file > default not honoured: %+v", c)
+	}
+	c, err = loadConfig("serve", nil, env(map[string]string{"ACMED_CONFIG": file}))
+	if err != nil || c.Listen != ":1000" {
+		t.Fatalf("ACMED_CONFIG: %v %+v", err, c)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unknown := write("unknown.yaml", "listn: x\n")
+	broken := write("broken.yaml", "listen: [\n")
+	badValue := write("bad.yaml", "http01-port: eighty\n")
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--http01-port", "0"}, nil, "--http01-port 0"},
+		{[]string{"--http01-port", "x"}, nil, "-http01-port"},
+		{[]string{"--cert-validity", "forever"}, nil, "-cert-validity"},
+		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+		{nil, map[string]string{"ACMED_TLSALPN01_PORT": "abc"}, "ACMED_TLSALPN01_PORT"},
+		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "missing.yaml"},
+		{[]string{"--config", unknown}, nil, `unknown key "listn"`},
+		{[]string{"--config", broken}, nil, "broken.yaml"},
+		{[]string{"--config", badValue}, nil, `key "http01-port"`},
+	}
+	for _, tt := range tests {
+		_, err := loadConfig("serve", tt.args, env(tt.env))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("loadConfig(%q, %v) = %v; want a one-line error containing %q", tt.args, tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"init", "--data", data}, &out, &out, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := os.ReadFile(filepath.Join(data, "root.pem"))
+	if err := run(ctx, []string{"init", "--data", data}, &out, &out, env(nil)); err == nil {
+		t.Fatal("second init succeeded")
+	}
+	if again, _ := os.ReadFile(filepath.Join(data, "root.pem")); !bytes.Equal(root, again) {
+		t.Fatal("second init changed the CA")
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"serve", "--data", data, "--listen", "256.0.0.1:1"}, "--listen 256.0.0.1:1"},
+		{[]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--external-url", "ftp://x"}, "--external-url"},
+		{[]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "loud"}, "--log-level"},
+		{[]string{"serve", "--data", data, "--store", "redis://127.0.0.1:1/0"}, "--store"},
+	}
+	for _, tt := range tests {
+		err := run(ctx, tt.args, &out, &out, env(nil))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("run(%q) = %v; want error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
