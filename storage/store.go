@@ -45,6 +45,7 @@ type Orders interface {
 	UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error) (*acme.Order, error)
 	// AccountOrders lists an account's order IDs oldest first, at most
 	// limit of them after cursor ("" for the start). next is "" at the end.
+	// A cursor the backend did not hand out is ErrNotFound.
 	AccountOrders(ctx context.Context, accountID, cursor string, limit int) (ids []string, next string, err error)
 }
 
@@ -88,8 +89,9 @@ type Job struct {
 type Jobs interface {
 	Enqueue(ctx context.Context, j Job) error
 	// Consume calls handle for each job until ctx ends. A job is removed
-	// once handle returns; a job whose consumer died before that is handed
-	// out again (after a restart for the embedded store).
+	// once handle returns while ctx is still live; a job whose consumer died
+	// or was stopped before that is handed out again (after a restart for
+	// the embedded store), so handle must be safe to run twice.
 	Consume(ctx context.Context, handle func(context.Context, Job)) error
 }
 

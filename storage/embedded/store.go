@@ -1,0 +1,150 @@
+// Package embedded is acmed's default store: one bbolt file that needs no
+// server, for a single acmed process (DESIGN.md decision 5). Pointing acmed
+// at Redis instead is what lets several replicas share a CA.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/acmed/acmed/storage"
+)
+
+var (
+	// ErrLocked: another process holds the file. bbolt takes an exclusive
+	// lock on it, so only one acmed can serve from one file.
+	ErrLocked = errors.New("file is locked by another acmed process?")
+
+	errClosed = errors.New("embedded store: closed")
+)
+
+const (
+	defaultWorkers     = 4
+	defaultOpenTimeout = 2 * time.Second
+)
+
+// Bucket names. Every bucket is created by Open, so a transaction can use
+// tx.Bucket without checking for nil.
+const (
+	bucketAccounts      = "accounts"
+	bucketAccountKeys   = "account-keys"   // key thumbprint → account ID
+	bucketOrders        = "orders"         // order ID → order
+	bucketAccountOrders = "account-orders" // account ID, 0, sequence → order ID
+	bucketAuthzs        = "authzs"
+	bucketValidAuthzs   = "valid-authz" // account, identifier, wildcard → authz ID
+	bucketCerts         = "certs"
+	bucketJobs          = "jobs" // sequence → job
+)
+
+// Config holds what Open needs besides the path; its zero value is usable.
+type Config struct {
+	// Now is the clock nonce expiry is judged by; nil means time.Now.
+	Now func() time.Time
+	// Workers is how many jobs Consume handles at once; 0 means 4.
+	Workers int
+	// OpenTimeout bounds the wait for the file lock; 0 means 2s. Without a
+	// bound, a second acmed on the same file would hang silently.
+	OpenTimeout time.Duration
+}
+
+// Store is a storage.Store over one bbolt file. It is safe for concurrent
+// use by the goroutines of one process.
+type Store struct {
+	db      *bolt.DB
+	now     func() time.Time
+	workers int
+	nonces  nonces
+
+	// wake tells Consume that Enqueue committed a job. It holds one signal,
+	// so a signal sent while Consume is busy waits for it instead of being
+	// lost, and Enqueue never blocks.
+	wake      chan struct{}
+	consuming atomic.Bool
+
+	closed    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens the store at path, creating the file (0600) and its directory
+// (0700) if missing: the file holds account keys and certificates.
+func Open(path string, cfg Config) (*Store, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = defaultWorkers
+	}
+	if cfg.OpenTimeout <= 0 {
+		cfg.OpenTimeout = defaultOpenTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.OpenTimeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("embedded store: open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
+	}
+	if err := db.Update(createBuckets); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
+	}
+	return &Store{
+		db:      db,
+		now:     cfg.Now,
+		workers: cfg.Workers,
+		nonces:  newNonces(),
+		wake:    make(chan struct{}, 1),
+		closed:  make(chan struct{}),
+	}, nil
+}
+
+func createBuckets(tx *bolt.Tx) error {
+	for _, name := range []string{
+		bucketAccounts, bucketAccountKeys, bucketOrders, bucketAccountOrders,
+		bucketAuthzs, bucketValidAuthzs, bucketCerts, bucketJobs,
+	} {
+		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Ping reports whether the store is open. The file is local, so there is no
+// connection that could have been lost.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-s.closed:
+		return errClosed
+	default:
+		return nil
+	}
+}
+
+// Close closes the file and stops a running Consume. Later calls return
+// the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}

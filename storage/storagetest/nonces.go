@@ -1,0 +1,68 @@
+package storagetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acmed/acmed/storage"
+)
+
+func testNonces(t *testing.T, open func(*testing.T) storage.Store) {
+	t.Run("accepted once", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		mustNot(t, "PutNonce", s.PutNonce(ctx, "n1", time.Now().Add(time.Minute)))
+		for i, want := range []bool{true, false} {
+			ok, err := s.ConsumeNonce(ctx, "n1")
+			mustNot(t, "ConsumeNonce", err)
+			mustEqual(t, fmt.Sprintf("consume %d", i+1), ok, want)
+		}
+	})
+
+	t.Run("unknown", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		ok, err := s.ConsumeNonce(ctx, "never-issued")
+		mustNot(t, "ConsumeNonce", err)
+		mustEqual(t, "accepted", ok, false)
+	})
+
+	// The store's clock is near real time, so an expiry in the past has
+	// passed for it too. Putting one is not an error: it just never counts.
+	t.Run("expired", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		mustNot(t, "PutNonce", s.PutNonce(ctx, "old", time.Now().Add(-time.Minute)))
+		ok, err := s.ConsumeNonce(ctx, "old")
+		mustNot(t, "ConsumeNonce", err)
+		mustEqual(t, "accepted", ok, false)
+	})
+
+	t.Run("racing consumers", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		mustNot(t, "PutNonce", s.PutNonce(ctx, "n1", time.Now().Add(time.Minute)))
+		const racers = 20
+		results := make(chan bool, racers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range racers {
+			wg.Go(func() {
+				<-start
+				ok, err := s.ConsumeNonce(ctx, "n1")
+				if err != nil {
+					t.Errorf("ConsumeNonce: %v", err)
+				}
+				results <- ok
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(results)
+		accepted := 0
+		for ok := range results {
+			if ok {
+				accepted++
+			}
+		}
+		mustEqual(t, "consumers that got the nonce", accepted, 1)
+	})
+}
