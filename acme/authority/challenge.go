@@ -79,13 +79,17 @@ func (a *Authority) validate(ctx context.Context, job storage.Job) {
 		prob = prob.For(az.Identifier)
 	}
 	now := a.now()
+	var applied bool
 	_, err = a.cfg.Store.UpdateAuthorization(ctx, job.AuthzID, func(az *acme.Authorization) error {
-		acme.FinishChallenge(az, job.ChallengeID, prob, now, now.Add(a.cfg.ValidAuthzLifetime))
+		applied = acme.FinishChallenge(az, job.ChallengeID, prob, now, now.Add(a.cfg.ValidAuthzLifetime))
 		return nil
 	})
 	if err != nil {
 		log.ErrorContext(ctx, "validation job: record result", "err", err)
 		return
+	}
+	if !applied {
+		return // another worker recorded this job's result first
 	}
 	if prob != nil {
 		log.InfoContext(ctx, "validation failed", "identifier", az.Identifier.Value, "type", ch.Type, "problem", prob.Error())

@@ -91,6 +91,7 @@ type HTTP01 struct {
 
 	mu     sync.Mutex
 	tokens map[string]string
+	hits   map[string]int
 }
 
 // StartHTTP01 starts the responder on 127.0.0.1 and stops it when the test
@@ -101,7 +102,7 @@ func StartHTTP01(t testing.TB) *HTTP01 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &HTTP01{Port: ln.Addr().(*net.TCPAddr).Port, tokens: map[string]string{}}
+	h := &HTTP01{Port: ln.Addr().(*net.TCPAddr).Port, tokens: map[string]string{}, hits: map[string]int{}}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -119,10 +120,18 @@ func (h *HTTP01) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")
 	h.mu.Lock()
 	keyAuth, found := h.tokens[token]
+	h.hits[token]++
 	h.mu.Unlock()
 	if !ok || !found {
 		http.NotFound(w, r)
 		return
 	}
 	_, _ = w.Write([]byte(keyAuth))
+}
+
+// Hits reports how many requests asked for token.
+func (h *HTTP01) Hits(token string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.hits[token]
 }

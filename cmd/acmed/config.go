@@ -27,6 +27,7 @@ type config struct {
 	CertValidity   time.Duration
 	Website        string
 	TermsOfService string
+	CAAIdentities  string
 	LogLevel       string
 }
 
@@ -44,6 +45,7 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.DurationVar(&c.CertValidity, "cert-validity", 168*time.Hour, "lifetime of issued certificates")
 	fs.StringVar(&c.Website, "website", "", "URL shown as meta.website in the directory")
 	fs.StringVar(&c.TermsOfService, "terms-of-service", "", "URL of terms new accounts must agree to")
+	fs.StringVar(&c.CAAIdentities, "caa-identities", "", "comma-separated CAA issuer domains shown as meta.caaIdentities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }

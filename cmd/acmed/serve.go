@@ -80,6 +80,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	handler := api.New(api.Config{
 		Authority: auth, BaseURL: base.String(), RootsPEM: authorityCA.RootPEM(), Logger: log,
 		Ready: store.Ping, Website: c.Website, TermsOfService: c.TermsOfService,
+		CAAIdentities: splitList(c.CAAIdentities),
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -175,4 +176,14 @@ func serverHosts(base *url.URL) []string {
 		hosts = append(hosts, h)
 	}
 	return hosts
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
