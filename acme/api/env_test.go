@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
@@ -339,4 +340,13 @@ func newKey(t *testing.T) crypto.Signer {
 		t.Fatal(err)
 	}
 	return k
+}
+
+func leafDER(t *testing.T, chain []byte) string {
+	t.Helper()
+	block, _ := pem.Decode(chain)
+	if block == nil {
+		t.Fatalf("no PEM in %q", chain)
+	}
+	return base64.RawURLEncoding.EncodeToString(block.Bytes)
 }

@@ -71,3 +71,27 @@ func TestConcurrentChallengeResponses(t *testing.T) {
 		t.Fatalf("validation fetched the token %d times, want 1", hits)
 	}
 }
+
+// TestRevocationAuthority: §7.6 lets an account revoke a certificate it did
+// not order only when it holds valid authorizations for all its names.
+func TestRevocationAuthority(t *testing.T) {
+	e := newEnv(t)
+	owner := e.newClient()
+	owner.register()
+	o := owner.newOrder("rv.example")
+	owner.authorize(o)
+	var fin order
+	owner.must(200, o.Finalize, map[string]string{"csr": csrDER(t, newKey(t), "", "rv.example")}, &fin)
+	chain := owner.must(200, fin.Certificate, nil, nil)
+	der := leafDER(t, chain.body)
+
+	stranger := e.newClient()
+	stranger.register()
+	problemType(t, stranger.post(e.url("/acme/revoke-cert"), map[string]any{"certificate": der}, jwsOpts{}), 403, "unauthorized")
+	problemType(t, stranger.post(e.url("/acme/revoke-cert"), map[string]any{"certificate": der}, jwsOpts{useJWK: true}), 403, "unauthorized")
+
+	holder := e.newClient()
+	holder.register()
+	holder.authorize(holder.newOrder("rv.example"))
+	holder.must(200, e.url("/acme/revoke-cert"), map[string]any{"certificate": der, "reason": 4}, nil)
+}
