@@ -11,6 +11,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/acmed/acmed/acme"
@@ -77,6 +78,20 @@ type Nonces interface {
 	// ConsumeNonce reports whether the nonce existed unexpired, removing it
 	// atomically so it is accepted exactly once.
 	ConsumeNonce(ctx context.Context, nonce string) (bool, error)
+}
+
+// ScopedID joins an account ID and a random part into the ID of an order or
+// authorization. Backends may use Scope to keep an account's resources
+// together (Redis: one hash tag, so one Cluster slot).
+func ScopedID(accountID, random string) string { return accountID + "." + random }
+
+// Scope returns the account part of a ScopedID, or "" for other IDs.
+func Scope(id string) string {
+	scope, _, ok := strings.Cut(id, ".")
+	if !ok {
+		return ""
+	}
+	return scope
 }
 
 // Job is a unit of deferred work: validating one challenge.

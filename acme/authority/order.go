@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
 )
 
 // maxIdentifiers bounds one order; larger SAN lists are refused up front.
@@ -61,7 +62,7 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 		Expires: expires, NotBefore: req.NotBefore, NotAfter: req.NotAfter, CreatedAt: now,
 	}
 	var err error
-	if o.ID, err = a.randomID(12); err != nil {
+	if o.ID, err = a.accountScopedID(acct); err != nil {
 		return nil, err
 	}
 	authzs := make([]*acme.Authorization, len(idents))
@@ -78,7 +79,7 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 }
 
 func (a *Authority) newAuthorization(acct *acme.Account, id acme.Identifier, expires time.Time) (*acme.Authorization, error) {
-	authzID, err := a.randomID(12)
+	authzID, err := a.accountScopedID(acct)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +96,17 @@ func (a *Authority) newAuthorization(acct *acme.Account, id acme.Identifier, exp
 		ID: authzID, AccountID: acct.ID, Identifier: id, Status: acme.StatusPending, Expires: expires,
 		Challenges: []acme.Challenge{{ID: chID, Type: acme.ChallengeHTTP01, Token: token, Status: acme.StatusPending}},
 	}, nil
+}
+
+// accountScopedID makes an order or authorization ID that starts with its
+// account's ID (storage.ScopedID), so a store may keep an account's
+// resources together, e.g. in one Redis Cluster slot.
+func (a *Authority) accountScopedID(acct *acme.Account) (string, error) {
+	id, err := a.randomID(12)
+	if err != nil {
+		return "", err
+	}
+	return storage.ScopedID(acct.ID, id), nil
 }
 
 // Order returns one of the account's orders with its status derived.
