@@ -98,14 +98,22 @@ func OrderStatus(o *Order, authzs []*Authorization, now time.Time) Status {
 	return StatusPending
 }
 
-// BeginFinalize moves a ready order to processing; only the caller that wins
-// this transition may ask for a certificate.
-func BeginFinalize(o *Order, authzs []*Authorization, now time.Time) error {
+// BeginFinalize moves a ready order to processing with the CSR to sign;
+// only the caller that wins this transition queues the issuance.
+func BeginFinalize(o *Order, authzs []*Authorization, csr []byte, now time.Time) error {
 	if st := OrderStatus(o, authzs, now); st != StatusReady {
 		return OrderNotReady("order is %s, not ready", st)
 	}
-	o.Status = StatusProcessing
+	o.Status, o.CSR = StatusProcessing, csr
 	return nil
+}
+
+// AbandonFinalize returns a processing order to pending (and so, by its
+// authorizations, to ready) when its issuance could not even be queued.
+func AbandonFinalize(o *Order) {
+	if o.Status == StatusProcessing {
+		o.Status, o.CSR = StatusPending, nil
+	}
 }
 
 // FinishFinalize records the certificate of a processing order, or the
@@ -114,6 +122,7 @@ func FinishFinalize(o *Order, serial string, prob *Problem) error {
 	if o.Status != StatusProcessing {
 		return OrderNotReady("order is %s, not processing", o.Status)
 	}
+	o.CSR = nil
 	if prob != nil {
 		o.Status, o.Error = StatusInvalid, prob
 		return nil

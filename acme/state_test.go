@@ -162,21 +162,29 @@ func TestFinalizeTransitions(t *testing.T) {
 	future := t0.Add(time.Hour)
 	ready := []*Authorization{authz(StatusValid, future, StatusValid)}
 	o := &Order{Status: StatusPending, Expires: future}
-	if err := BeginFinalize(o, ready, t0); err != nil || o.Status != StatusProcessing {
+	if err := BeginFinalize(o, ready, []byte("csr"), t0); err != nil || o.Status != StatusProcessing {
 		t.Fatalf("BeginFinalize on ready order: %v, status %s", err, o.Status)
 	}
-	if err := BeginFinalize(o, ready, t0); !errors.Is(err, ErrOrderNotReady) {
+	if err := BeginFinalize(o, ready, []byte("csr"), t0); !errors.Is(err, ErrOrderNotReady) {
 		t.Fatalf("second BeginFinalize = %v, want orderNotReady", err)
 	}
-	if err := FinishFinalize(o, "abc", nil); err != nil || o.Status != StatusValid || o.CertSerial != "abc" {
+	if string(o.CSR) != "csr" {
+		t.Fatalf("CSR not kept: %q", o.CSR)
+	}
+	if err := FinishFinalize(o, "abc", nil); err != nil || o.Status != StatusValid || o.CertSerial != "abc" || o.CSR != nil {
 		t.Fatalf("FinishFinalize: %v, %+v", err, o)
 	}
 	if err := FinishFinalize(o, "def", nil); !errors.Is(err, ErrOrderNotReady) {
 		t.Fatalf("FinishFinalize on valid order = %v", err)
 	}
 	pending := &Order{Status: StatusPending, Expires: future}
-	if err := BeginFinalize(pending, []*Authorization{authz(StatusPending, future, StatusPending)}, t0); !errors.Is(err, ErrOrderNotReady) {
+	if err := BeginFinalize(pending, []*Authorization{authz(StatusPending, future, StatusPending)}, nil, t0); !errors.Is(err, ErrOrderNotReady) {
 		t.Fatalf("BeginFinalize on pending order = %v", err)
+	}
+	abandoned := &Order{Status: StatusProcessing, Expires: future, CSR: []byte("x")}
+	AbandonFinalize(abandoned)
+	if OrderStatus(abandoned, ready, t0) != StatusReady || abandoned.CSR != nil {
+		t.Fatalf("abandoned order: %+v", abandoned)
 	}
 	failed := &Order{Status: StatusProcessing}
 	if err := FinishFinalize(failed, "", ServerInternal("x")); err != nil || failed.Status != StatusInvalid || failed.Error == nil {

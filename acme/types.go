@@ -66,6 +66,7 @@ type Order struct {
 	NotBefore   time.Time // requested; zero when the client asked for none
 	NotAfter    time.Time
 	Error       *Problem
+	CSR         []byte // DER, kept from finalize until the certificate is issued
 	CertSerial  string
 	CreatedAt   time.Time
 }

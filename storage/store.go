@@ -94,10 +94,12 @@ func Scope(id string) string {
 	return scope
 }
 
-// Job is a unit of deferred work: validating one challenge.
+// Job is a unit of deferred work: validating one challenge (AuthzID and
+// ChallengeID set) or issuing an order's certificate (OrderID set).
 type Job struct {
-	AuthzID     string
-	ChallengeID string
+	AuthzID     string `json:",omitempty"`
+	ChallengeID string `json:",omitempty"`
+	OrderID     string `json:",omitempty"`
 }
 
 // Jobs is a durable work queue (DESIGN.md decision 4).

@@ -55,14 +55,18 @@ type Config struct {
 	NonceLifetime      time.Duration // default 1h
 	// TermsOfService, when set, must be agreed to by new accounts.
 	TermsOfService string
-	// ValidationTimeout bounds one validation job; default 30s.
-	ValidationTimeout time.Duration
+	// JobTimeout bounds one validation or issuance job; default 30s.
+	JobTimeout time.Duration
+	// FinalizeWait is how long a finalize request waits for its issuance
+	// before answering "processing"; default 5s.
+	FinalizeWait time.Duration
 }
 
 // Authority implements the ACME use cases.
 type Authority struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	waiters waiters
 }
 
 // New returns an Authority; it fails if a required dependency is missing.
@@ -83,7 +87,8 @@ func New(cfg Config) (*Authority, error) {
 	setDefault(&cfg.OrderLifetime, 24*time.Hour)
 	setDefault(&cfg.ValidAuthzLifetime, 30*24*time.Hour)
 	setDefault(&cfg.NonceLifetime, time.Hour)
-	setDefault(&cfg.ValidationTimeout, 30*time.Second)
+	setDefault(&cfg.JobTimeout, 30*time.Second)
+	setDefault(&cfg.FinalizeWait, 5*time.Second)
 	return &Authority{cfg: cfg, log: cfg.Logger}, nil
 }
 
@@ -93,9 +98,9 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-// Run works the validation queue until ctx ends.
+// Run works the job queue (validations, issuances) until ctx ends.
 func (a *Authority) Run(ctx context.Context) error {
-	return a.cfg.Store.Consume(ctx, a.validate)
+	return a.cfg.Store.Consume(ctx, a.work)
 }
 
 func (a *Authority) now() time.Time { return a.cfg.Now().UTC() }

@@ -48,12 +48,8 @@ func (a *Authority) resetChallenge(ctx context.Context, authzID, challengeID str
 	}
 }
 
-// validate works one job. Validation is bounded by its own timeout and not
-// by ctx, so a shutdown lets a started validation finish and record its
-// result rather than leave the challenge processing.
+// validate works one validation job.
 func (a *Authority) validate(ctx context.Context, job storage.Job) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ValidationTimeout)
-	defer cancel()
 	log := a.log.With("authz", job.AuthzID, "challenge", job.ChallengeID)
 
 	az, err := a.cfg.Store.Authorization(ctx, job.AuthzID)

@@ -7,11 +7,14 @@ import (
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/ca"
+	"github.com/acmed/acmed/storage"
 )
 
-// Finalize checks the CSR and issues the order's certificate (§7.4). Only
-// the request that moves the order from ready to processing signs, so an
-// order gets exactly one certificate however many finalize calls race.
+// Finalize checks the CSR and queues the order's issuance (§7.4). Only the
+// request that moves the order from ready to processing queues it, so an
+// order gets one certificate however many finalize calls race; issuance is
+// a job (DESIGN.md decision 4), so a replica that dies mid-way leaves it to
+// another. The caller waits up to FinalizeWait for the result.
 func (a *Authority) Finalize(ctx context.Context, acct *acme.Account, orderID string, csrDER []byte) (*Order, error) {
 	cur, err := a.Order(ctx, acct, orderID)
 	if err != nil {
@@ -28,55 +31,81 @@ func (a *Authority) Finalize(ctx context.Context, acct *acme.Account, orderID st
 		return nil, p
 	}
 	now := a.now()
-	notBefore, notAfter, p := acme.CertWindow(now, cur.NotBefore, cur.NotAfter, a.cfg.CertValidity)
-	if p != nil {
+	if _, _, p := acme.CertWindow(now, cur.NotBefore, cur.NotAfter, a.cfg.CertValidity); p != nil {
 		return nil, p
 	}
 	if _, err := a.cfg.Store.UpdateOrder(ctx, orderID, func(o *acme.Order) error {
-		return acme.BeginFinalize(o, cur.Authzs, now)
+		return acme.BeginFinalize(o, cur.Authzs, csrDER, now)
 	}); err != nil {
 		return nil, err
 	}
+	job := storage.Job{OrderID: orderID}
+	done := a.waiters.add(job)
+	defer a.waiters.remove(job, done)
+	if err := a.cfg.Store.Enqueue(ctx, job); err != nil {
+		if _, uerr := a.cfg.Store.UpdateOrder(ctx, orderID, func(o *acme.Order) error {
+			acme.AbandonFinalize(o)
+			return nil
+		}); uerr != nil {
+			a.log.ErrorContext(ctx, "reset order after failed enqueue", "order", orderID, "err", uerr)
+		}
+		return nil, err
+	}
+	a.await(ctx, done, a.cfg.FinalizeWait)
+	return a.Order(ctx, acct, orderID)
+}
 
+// issueJob signs a processing order's certificate from the CSR kept with
+// it. A redelivered job whose order is no longer processing does nothing.
+func (a *Authority) issueJob(ctx context.Context, job storage.Job) {
+	log := a.log.With("order", job.OrderID)
+	o, err := a.cfg.Store.Order(ctx, job.OrderID)
+	if err != nil {
+		log.ErrorContext(ctx, "issuance job: load order", "err", err)
+		return
+	}
+	if o.Status != acme.StatusProcessing {
+		return
+	}
+	serial, prob := a.sign(ctx, o)
+	if _, err := a.cfg.Store.UpdateOrder(ctx, job.OrderID, func(o *acme.Order) error {
+		return acme.FinishFinalize(o, serial, prob)
+	}); err != nil {
+		log.ErrorContext(ctx, "issuance job: record result", "err", err)
+	}
+}
+
+// sign issues and stores the certificate of a processing order. Failures
+// become the order's error; their cause goes to the log only.
+func (a *Authority) sign(ctx context.Context, o *acme.Order) (string, *acme.Problem) {
+	csr, err := x509.ParseCertificateRequest(o.CSR)
+	if err != nil {
+		return "", acme.BadCSR("cannot parse CSR: %v", err)
+	}
+	notBefore, notAfter, p := acme.CertWindow(a.now(), o.NotBefore, o.NotAfter, a.cfg.CertValidity)
+	if p != nil {
+		return "", p
+	}
 	req := ca.Request{PublicKey: csr.PublicKey, CommonName: csr.Subject.CommonName, NotBefore: notBefore, NotAfter: notAfter}
-	for _, id := range cur.Identifiers {
+	for _, id := range o.Identifiers {
 		if id.Type == acme.IdentifierIP {
 			req.IPAddresses = append(req.IPAddresses, net.ParseIP(id.Value))
 		} else {
 			req.DNSNames = append(req.DNSNames, id.Value)
 		}
 	}
-	serial, signErr := a.issue(ctx, acct, cur.Order, req)
-	var prob *acme.Problem
-	if signErr != nil {
-		a.log.ErrorContext(ctx, "issuance failed", "order", orderID, "err", signErr)
-		prob = acme.ServerInternal("issuance failed")
-	}
-	o, err := a.cfg.Store.UpdateOrder(ctx, orderID, func(o *acme.Order) error {
-		return acme.FinishFinalize(o, serial, prob)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if prob != nil {
-		return nil, prob
-	}
-	return a.view(o, cur.Authzs), nil
-}
-
-func (a *Authority) issue(ctx context.Context, acct *acme.Account, o *acme.Order, req ca.Request) (string, error) {
 	issued, err := a.cfg.Signer.Sign(ctx, req)
+	if err == nil {
+		err = a.cfg.Store.PutCertificate(ctx, &acme.Certificate{
+			Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID, ChainPEM: issued.ChainPEM,
+			Identifiers: o.Identifiers, NotAfter: issued.Leaf.NotAfter,
+		})
+	}
 	if err != nil {
-		return "", err
+		a.log.ErrorContext(ctx, "issuance failed", "order", o.ID, "err", err)
+		return "", acme.ServerInternal("issuance failed")
 	}
-	cert := &acme.Certificate{
-		Serial: issued.Serial, AccountID: acct.ID, OrderID: o.ID, ChainPEM: issued.ChainPEM,
-		Identifiers: o.Identifiers, NotAfter: issued.Leaf.NotAfter,
-	}
-	if err := a.cfg.Store.PutCertificate(ctx, cert); err != nil {
-		return "", err
-	}
-	a.audit(ctx, "certificate.issue", "account", acct.ID, "order", o.ID, "serial", issued.Serial,
+	a.audit(ctx, "certificate.issue", "account", o.AccountID, "order", o.ID, "serial", issued.Serial,
 		"names", req.DNSNames, "ips", req.IPAddresses, "not_before", issued.Leaf.NotBefore, "not_after", issued.Leaf.NotAfter)
 	return issued.Serial, nil
 }

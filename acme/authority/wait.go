@@ -1,0 +1,70 @@
+package authority
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/acmed/acmed/storage"
+)
+
+// waiters lets a request wait for its own job when this replica's worker
+// runs it; a job run by another replica is seen by polling instead.
+type waiters struct {
+	mu sync.Mutex
+	m  map[storage.Job]chan struct{}
+}
+
+func (w *waiters) add(j storage.Job) chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[storage.Job]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	w.m[j] = ch
+	return ch
+}
+
+func (w *waiters) remove(j storage.Job, ch chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m[j] == ch {
+		delete(w.m, j)
+	}
+}
+
+// done wakes whoever waits for j.
+func (w *waiters) done(j storage.Job) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ch, ok := w.m[j]; ok {
+		close(ch)
+		delete(w.m, j)
+	}
+}
+
+// await blocks until done is closed, max passes or ctx ends.
+func (a *Authority) await(ctx context.Context, done <-chan struct{}, max time.Duration) {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// work runs one job of either kind and wakes its waiter. A job is bounded
+// by its own timeout and not by ctx, so a shutdown lets a started job finish
+// and record its result rather than leave a resource processing.
+func (a *Authority) work(ctx context.Context, j storage.Job) {
+	defer a.waiters.done(j)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.JobTimeout)
+	defer cancel()
+	if j.OrderID != "" {
+		a.issueJob(ctx, j)
+		return
+	}
+	a.validate(ctx, j)
+}
