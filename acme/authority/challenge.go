@@ -12,17 +12,17 @@ import (
 // first response moves the challenge to processing and queues one
 // validation; responses racing with it, or coming after, change nothing.
 func (a *Authority) RespondChallenge(ctx context.Context, acct *acme.Account, authzID, challengeID string) (*acme.Authorization, error) {
-	if _, err := a.Authorization(ctx, acct, authzID); err != nil {
-		return nil, err
-	}
 	var started bool
 	az, err := a.cfg.Store.UpdateAuthorization(ctx, authzID, func(az *acme.Authorization) error {
+		if az.AccountID != acct.ID {
+			return acme.Unauthorized("authorization belongs to another account")
+		}
 		var err error
 		started, err = acme.StartChallenge(az, challengeID, a.now())
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, notFound(err, "authorization")
 	}
 	if started {
 		if err := a.cfg.Store.Enqueue(ctx, storage.Job{AuthzID: authzID, ChallengeID: challengeID}); err != nil {

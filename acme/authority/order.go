@@ -174,14 +174,14 @@ func (a *Authority) Authorization(ctx context.Context, acct *acme.Account, id st
 
 // DeactivateAuthorization is §7.5.2.
 func (a *Authority) DeactivateAuthorization(ctx context.Context, acct *acme.Account, id string) (*acme.Authorization, error) {
-	if _, err := a.Authorization(ctx, acct, id); err != nil {
-		return nil, err
-	}
 	az, err := a.cfg.Store.UpdateAuthorization(ctx, id, func(az *acme.Authorization) error {
+		if az.AccountID != acct.ID {
+			return acme.Unauthorized("authorization belongs to another account")
+		}
 		return acme.DeactivateAuthz(az, a.now())
 	})
 	if err != nil {
-		return nil, err
+		return nil, notFound(err, "authorization")
 	}
 	a.audit(ctx, "authorization.deactivate", "account", acct.ID, "authz", id, "identifier", az.Identifier.Value)
 	return az, nil

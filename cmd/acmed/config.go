@@ -29,6 +29,9 @@ type config struct {
 	TermsOfService string
 	CAAIdentities  string
 	LogLevel       string
+	Retention      time.Duration
+	ReclaimAfter   time.Duration
+	ExistOK        bool // init only
 }
 
 func newFlagSet(name string, c *config) *flag.FlagSet {
@@ -36,6 +39,7 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.String("config", "", "YAML config file; keys are the flag names")
 	fs.StringVar(&c.Data, "data", "acmed-data", "directory for the CA and the embedded store")
+	fs.BoolVar(&c.ExistOK, "exist-ok", false, "init: succeed without change when the CA already exists")
 	fs.StringVar(&c.Listen, "listen", ":14000", "address to serve HTTPS on")
 	fs.StringVar(&c.ExternalURL, "external-url", "", "base URL clients use (default derived from --listen)")
 	fs.StringVar(&c.Store, "store", "", "store: a file path for the embedded store (default DATA/acmed.db)")
@@ -46,6 +50,8 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.StringVar(&c.Website, "website", "", "URL shown as meta.website in the directory")
 	fs.StringVar(&c.TermsOfService, "terms-of-service", "", "URL of terms new accounts must agree to")
 	fs.StringVar(&c.CAAIdentities, "caa-identities", "", "comma-separated CAA issuer domains shown as meta.caaIdentities")
+	fs.DurationVar(&c.Retention, "retention", 720*time.Hour, "Redis: keep finished orders and certificates this long after the certificate expires")
+	fs.DurationVar(&c.ReclaimAfter, "reclaim-after", 30*time.Second, "Redis: a job a replica took but did not finish is given to another after this long")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -126,6 +132,9 @@ func (c config) check() error {
 	}
 	if c.CertValidity != 0 && c.CertValidity < time.Minute {
 		return fmt.Errorf("--cert-validity %s: must be at least 1m", c.CertValidity)
+	}
+	if c.ReclaimAfter < 100*time.Millisecond {
+		return fmt.Errorf("--reclaim-after %s: must be at least 100ms", c.ReclaimAfter)
 	}
 	if c.Data == "" {
 		return errors.New("--data: must not be empty")

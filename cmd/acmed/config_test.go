@@ -78,6 +78,9 @@ func TestRunErrors(t *testing.T) {
 	if err := run(ctx, []string{"init", "--data", data}, &out, &out, env(nil)); err == nil {
 		t.Fatal("second init succeeded")
 	}
+	if err := run(ctx, []string{"init", "--data", data, "--exist-ok"}, &out, &out, env(nil)); err != nil {
+		t.Fatalf("init --exist-ok on an existing CA: %v", err)
+	}
 	if again, _ := os.ReadFile(filepath.Join(data, "root.pem")); !bytes.Equal(root, again) {
 		t.Fatal("second init changed the CA")
 	}
@@ -89,7 +92,8 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"serve", "--data", data, "--listen", "256.0.0.1:1"}, "--listen 256.0.0.1:1"},
 		{[]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--external-url", "ftp://x"}, "--external-url"},
 		{[]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "loud"}, "--log-level"},
-		{[]string{"serve", "--data", data, "--store", "redis://127.0.0.1:1/0"}, "--store"},
+		{[]string{"serve", "--data", data, "--store", "redis://127.0.0.1:1/0"}, "--store redis://127.0.0.1:1/0"},
+		{[]string{"serve", "--data", data, "--store", "redis+cluster://"}, "--store"},
 	}
 	for _, tt := range tests {
 		err := run(ctx, tt.args, &out, &out, env(nil))
