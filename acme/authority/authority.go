@@ -53,6 +53,9 @@ type Config struct {
 	OrderLifetime      time.Duration // pending orders and authorizations; default 24h
 	ValidAuthzLifetime time.Duration // default 30 days
 	NonceLifetime      time.Duration // default 1h
+	// DisableAuthzReuse makes every order get new authorizations instead of
+	// reusing the account's valid ones for the same identifiers.
+	DisableAuthzReuse bool
 	// TermsOfService, when set, must be agreed to by new accounts.
 	TermsOfService string
 	// JobTimeout bounds one validation or issuance job; default 30s.

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/acmed/acmed/acme"
@@ -65,17 +66,44 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 	if o.ID, err = a.accountScopedID(acct); err != nil {
 		return nil, err
 	}
-	authzs := make([]*acme.Authorization, len(idents))
+	all := make([]*acme.Authorization, len(idents))
+	var created []*acme.Authorization
 	for i, id := range idents {
-		if authzs[i], err = a.newAuthorization(acct, id, expires); err != nil {
+		if all[i], err = a.reusableAuthorization(ctx, acct, id, now); err != nil {
 			return nil, err
 		}
-		o.AuthzIDs = append(o.AuthzIDs, authzs[i].ID)
+		if all[i] == nil {
+			if all[i], err = a.newAuthorization(acct, id, expires); err != nil {
+				return nil, err
+			}
+			created = append(created, all[i])
+		}
+		o.AuthzIDs = append(o.AuthzIDs, all[i].ID)
 	}
-	if err := a.cfg.Store.CreateOrder(ctx, o, authzs); err != nil {
+	if err := a.cfg.Store.CreateOrder(ctx, o, created); err != nil {
 		return nil, err
 	}
-	return &Order{Order: o, Authzs: authzs}, nil
+	return &Order{Order: o, Authzs: all}, nil
+}
+
+// reusableAuthorization returns the account's valid authorization for id,
+// if reuse is on and one has not expired; nil otherwise.
+func (a *Authority) reusableAuthorization(ctx context.Context, acct *acme.Account, id acme.Identifier, now time.Time) (*acme.Authorization, error) {
+	if a.cfg.DisableAuthzReuse {
+		return nil, nil
+	}
+	base, wildcard := acme.SplitWildcard(id)
+	az, err := a.cfg.Store.ValidAuthorization(ctx, acct.ID, base, wildcard)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if acme.AuthzStatus(az, now) != acme.StatusValid {
+		return nil, nil
+	}
+	return az, nil
 }
 
 func (a *Authority) newAuthorization(acct *acme.Account, id acme.Identifier, expires time.Time) (*acme.Authorization, error) {
@@ -83,19 +111,22 @@ func (a *Authority) newAuthorization(acct *acme.Account, id acme.Identifier, exp
 	if err != nil {
 		return nil, err
 	}
-	chID, err := a.randomID(8)
-	if err != nil {
-		return nil, err
+	base, wildcard := acme.SplitWildcard(id)
+	az := &acme.Authorization{ID: authzID, AccountID: acct.ID, Identifier: base, Wildcard: wildcard,
+		Status: acme.StatusPending, Expires: expires}
+	for _, typ := range acme.ChallengeTypes(base, wildcard) {
+		chID, err := a.randomID(8)
+		if err != nil {
+			return nil, err
+		}
+		// 256 bits: well over the 128 bits of entropy §8.1 asks of a token.
+		token, err := a.randomID(32)
+		if err != nil {
+			return nil, err
+		}
+		az.Challenges = append(az.Challenges, acme.Challenge{ID: chID, Type: typ, Token: token, Status: acme.StatusPending})
 	}
-	// 256 bits: well over the 128 bits of entropy §8.1 asks of a token.
-	token, err := a.randomID(32)
-	if err != nil {
-		return nil, err
-	}
-	return &acme.Authorization{
-		ID: authzID, AccountID: acct.ID, Identifier: id, Status: acme.StatusPending, Expires: expires,
-		Challenges: []acme.Challenge{{ID: chID, Type: acme.ChallengeHTTP01, Token: token, Status: acme.StatusPending}},
-	}, nil
+	return az, nil
 }
 
 // accountScopedID makes an order or authorization ID that starts with its

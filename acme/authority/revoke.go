@@ -82,7 +82,8 @@ func (a *Authority) mayRevoke(ctx context.Context, req RevokeRequest, leaf *x509
 	}
 	now := a.now()
 	for _, id := range stored.Identifiers {
-		az, err := a.cfg.Store.ValidAuthorization(ctx, req.Account.ID, id, false)
+		base, wildcard := acme.SplitWildcard(id)
+		az, err := a.cfg.Store.ValidAuthorization(ctx, req.Account.ID, base, wildcard)
 		if errors.Is(err, storage.ErrNotFound) || (err == nil && acme.AuthzStatus(az, now) != acme.StatusValid) {
 			return acme.Unauthorized("account holds no valid authorization for %s", id.Value)
 		}
