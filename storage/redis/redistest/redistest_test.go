@@ -1,0 +1,103 @@
+package redistest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestStartPing(t *testing.T) {
+	t.Parallel()
+	s := Start(t)
+	if got, err := doString(s.Addr, "PING"); err != nil || got != "PONG" {
+		t.Fatalf("PING %s = %q, %v", s.Addr, got, err)
+	}
+}
+
+func TestRestartWithAOFKeepsKey(t *testing.T) {
+	t.Parallel()
+	s := Start(t, WithAOF())
+	if s.Dir == "" || s.PID() == 0 {
+		t.Fatalf("WithAOF gave a server that is not its own: %+v", s)
+	}
+	if _, err := do(s.Addr, "SET", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	addr, pid := s.Addr, s.PID()
+	s.Kill(t)
+	if _, err := do(s.Addr, "PING"); err == nil {
+		t.Fatal("PING answered after Kill")
+	}
+	s.Restart(t)
+	if s.Addr != addr || s.PID() == pid {
+		t.Fatalf("after Restart: %s pid %d, was %s pid %d", s.Addr, s.PID(), addr, pid)
+	}
+	if got, err := doString(s.Addr, "GET", "k"); err != nil || got != "v" {
+		t.Fatalf("GET k after Kill and Restart = %q, %v; want \"v\"", got, err)
+	}
+	s.Stop(t)
+	s.Restart(t)
+	if got, err := doString(s.Addr, "GET", "k"); err != nil || got != "v" {
+		t.Fatalf("GET k after Stop and Restart = %q, %v; want \"v\"", got, err)
+	}
+}
+
+func TestREDISURL(t *testing.T) {
+	// Port 1 on loopback: nothing there, and nothing is sent to it.
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:1/3")
+	s := Start(t)
+	if s.Addr != "127.0.0.1:1" || s.URL != "redis://127.0.0.1:1/3" || s.Dir != "" || s.PID() != 0 {
+		t.Fatalf("Start with REDIS_URL = %+v", s)
+	}
+	// WithAOF must not hand out the shared server: the test will kill it.
+	if own := Start(t, WithAOF()); own.Addr == s.Addr || own.Dir == "" {
+		t.Fatalf("Start(WithAOF) with REDIS_URL = %+v", own)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t)
+	if len(c.Nodes) != 3 || c.URL != "redis+cluster://"+strings.Join(c.Addrs, ",") {
+		t.Fatalf("cluster %d nodes, URL %q", len(c.Nodes), c.URL)
+	}
+	// Through different nodes, so that at least one call follows a MOVED.
+	set := cli(t, c.Nodes[0], "-c", "SET", "acmed:key", "v")
+	get := cli(t, c.Nodes[1], "-c", "GET", "acmed:key")
+	if set != "OK" || get != "v" {
+		t.Fatalf("SET = %q, GET = %q", set, get)
+	}
+	for _, n := range c.Nodes {
+		info, err := doString(n.Addr, "CLUSTER", "INFO")
+		if err != nil || infoField(info, "cluster_state") != "ok" {
+			t.Fatalf("CLUSTER INFO on %s: %v\n%s", n.Addr, err, info)
+		}
+	}
+}
+
+func TestSentinelFailover(t *testing.T) {
+	t.Parallel()
+	s := StartSentinel(t)
+	if want := "redis+sentinel://" + strings.Join(s.SentinelAddrs, ",") + "/mymaster"; s.URL != want || s.MasterName != "mymaster" {
+		t.Fatalf("URL %q, MasterName %q", s.URL, s.MasterName)
+	}
+	old := s.MasterAddr(t)
+	if old != s.Master.Addr {
+		t.Fatalf("MasterAddr = %s, want %s", old, s.Master.Addr)
+	}
+	s.Master.Kill(t)
+	if got := s.WaitFailover(t, old); got != s.Replica.Addr {
+		t.Fatalf("WaitFailover = %s, want the replica %s", got, s.Replica.Addr)
+	}
+}
+
+// cli runs redis-cli against s and returns its trimmed output.
+func cli(t *testing.T, s *Server, args ...string) string {
+	t.Helper()
+	host, port, _ := strings.Cut(s.Addr, ":")
+	out, err := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}

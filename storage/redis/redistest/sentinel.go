@@ -1,0 +1,191 @@
+package redistest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	masterName = "mymaster"
+	// sentinelTimeout covers discovery (sentinels find each other through
+	// hello messages sent every 2s) and a failover (1s to notice, an
+	// election, a promotion), with room for a slow CI machine.
+	sentinelTimeout = 30 * time.Second
+)
+
+// Sentinel is a master with one replica, watched by three sentinels.
+type Sentinel struct {
+	Master, Replica *Server
+	Sentinels       []*Server
+	MasterName      string // "mymaster"
+	SentinelAddrs   []string
+	URL             string // redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/mymaster
+}
+
+// StartSentinel starts a master, a replica of it and three sentinels with a
+// quorum of two, and waits until every sentinel knows the master, the
+// replica and both other sentinels, and the replica is in sync.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	bin := need(t, "redis-server", "StartSentinel")
+	data := func(dir string) []string {
+		return append(baseArgs(dir, "redis.log"), "--save", "", "--appendonly", "no",
+			// Redis waits 5s by default for more replicas to share a full
+			// sync; there is only one, and the test would wait for it.
+			"--repl-diskless-sync-delay", "0")
+	}
+	dir := t.TempDir()
+	master := launch(t, bin, dir, nil, data(dir), false)
+	host, port, _ := net.SplitHostPort(master.Addr)
+	dir = t.TempDir()
+	replica := launch(t, bin, dir, nil, append(data(dir), "--replicaof", host, port), false)
+	// Before the sentinels start: a sentinel learns of replicas from the
+	// master's INFO, which it asks for on connecting and then only every
+	// 10s, so a replica that is not yet attached would cost that much.
+	waitFor(t, sentinelTimeout, []*Server{master, replica}, func() error {
+		return linkUp(replica)
+	})
+
+	s := &Sentinel{Master: master, Replica: replica, MasterName: masterName}
+	for range 3 {
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		// A file, not arguments: sentinel insists on one it can rewrite.
+		text := strings.Join([]string{
+			"sentinel resolve-hostnames no",
+			fmt.Sprintf("sentinel monitor %s %s %s 2", masterName, host, port),
+			"sentinel down-after-milliseconds " + masterName + " 1000",
+			"sentinel failover-timeout " + masterName + " 5000",
+			"sentinel parallel-syncs " + masterName + " 1",
+		}, "\n") + "\n"
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		sn := launch(t, bin, dir, []string{conf, "--sentinel"}, baseArgs(dir, "sentinel.log"), false)
+		s.Sentinels = append(s.Sentinels, sn)
+		s.SentinelAddrs = append(s.SentinelAddrs, sn.Addr)
+	}
+	s.URL = "redis+sentinel://" + strings.Join(s.SentinelAddrs, ",") + "/" + masterName
+
+	all := append([]*Server{master, replica}, s.Sentinels...)
+	waitFor(t, sentinelTimeout, all, func() error {
+		for _, sn := range s.Sentinels {
+			if err := s.sees(sn); err != nil {
+				return fmt.Errorf("sentinel %s: %w", sn.Addr, err)
+			}
+		}
+		return linkUp(replica)
+	})
+	return s
+}
+
+// sees checks that sentinel sn has the whole group in view.
+func (s *Sentinel) sees(sn *Server) error {
+	addr, err := masterAddr(sn)
+	if err != nil {
+		return err
+	}
+	if addr != s.Master.Addr {
+		return fmt.Errorf("master is %s, want %s", addr, s.Master.Addr)
+	}
+	v, err := do(sn.Addr, "SENTINEL", "replicas", masterName)
+	if err != nil {
+		return err
+	}
+	replicas, _ := v.([]any)
+	if len(replicas) != 1 {
+		return fmt.Errorf("sees %d replicas, want 1", len(replicas))
+	}
+	r := pairs(replicas[0])
+	if got := net.JoinHostPort(r["ip"], r["port"]); got != s.Replica.Addr || r["flags"] != "slave" {
+		return fmt.Errorf("replica is %s with flags %q, want %s with flags \"slave\"", got, r["flags"], s.Replica.Addr)
+	}
+	v, err = do(sn.Addr, "SENTINEL", "sentinels", masterName)
+	if err != nil {
+		return err
+	}
+	if others, _ := v.([]any); len(others) != 2 {
+		return fmt.Errorf("sees %d other sentinels, want 2", len(others))
+	}
+	return nil
+}
+
+// MasterAddr asks the sentinels, first that answers, for the current master.
+func (s *Sentinel) MasterAddr(t testing.TB) string {
+	t.Helper()
+	var errs []error
+	for _, sn := range s.Sentinels {
+		addr, err := masterAddr(sn)
+		if err == nil {
+			return addr
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", sn.Addr, err))
+	}
+	t.Fatalf("redistest: no sentinel names the master: %v", errors.Join(errs...))
+	return ""
+}
+
+// WaitFailover polls until every sentinel that answers (at least a quorum
+// of two: the test may have killed one) names the same master other than
+// old, and that server says it is a master; it returns that address.
+func (s *Sentinel) WaitFailover(t testing.TB, old string) string {
+	t.Helper()
+	var addr string
+	all := append([]*Server{s.Master, s.Replica}, s.Sentinels...)
+	waitFor(t, sentinelTimeout, all, func() error {
+		seen := map[string]int{}
+		answered := 0
+		for _, sn := range s.Sentinels {
+			if a, err := masterAddr(sn); err == nil {
+				seen[a]++
+				answered++
+				addr = a
+			}
+		}
+		if answered < 2 || len(seen) != 1 || addr == old {
+			return fmt.Errorf("sentinels name %v as master, want one other than %s", seen, old)
+		}
+		v, err := do(addr, "ROLE")
+		if err != nil {
+			return fmt.Errorf("ROLE on %s: %w", addr, err)
+		}
+		if role, _ := v.([]any); len(role) == 0 || role[0] != "master" {
+			return fmt.Errorf("%s has role %v, want master", addr, v)
+		}
+		return nil
+	})
+	return addr
+}
+
+// masterAddr asks one sentinel for the master's address.
+func masterAddr(sn *Server) (string, error) {
+	v, err := do(sn.Addr, "SENTINEL", "get-master-addr-by-name", masterName)
+	if err != nil {
+		return "", err
+	}
+	hp, _ := v.([]any)
+	if len(hp) != 2 {
+		return "", fmt.Errorf("get-master-addr-by-name replied %v", v)
+	}
+	host, _ := hp[0].(string)
+	port, _ := hp[1].(string)
+	return net.JoinHostPort(host, port), nil
+}
+
+// linkUp checks that a replica is attached to its master and in sync.
+func linkUp(replica *Server) error {
+	info, err := doString(replica.Addr, "INFO", "replication")
+	if err != nil {
+		return err
+	}
+	if st := infoField(info, "master_link_status"); st != "up" {
+		return fmt.Errorf("replica %s: master_link_status is %q", replica.Addr, st)
+	}
+	return nil
+}
