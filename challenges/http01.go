@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -36,23 +37,34 @@ const (
 	maxHeaderBytes = 16 << 10
 )
 
-// validateHTTP01 fetches the key authorization from domain over http
-// (RFC 8555 §8.3), following redirects within the allowed ports.
-func (v *Validator) validateHTTP01(ctx context.Context, domain, token, keyAuth string) *acme.Problem {
-	if p := checkDomain(domain); p != nil {
+// validateHTTP01 fetches the key authorization from the identifier over
+// http (RFC 8555 §8.3; RFC 8738 §3 for an IP address, which is connected to
+// and named in the Host header as itself), following redirects within the
+// allowed ports.
+func (v *Validator) validateHTTP01(ctx context.Context, id acme.Identifier, token, keyAuth string) *acme.Problem {
+	host := id.Value
+	if id.Type == acme.IdentifierIP {
+		addr, p := parseIPIdentifier(id.Value)
+		if p != nil {
+			return p
+		}
+		host = addr.String()
+	} else if p := checkDomain(host); p != nil {
 		return p
 	}
 	if !validToken(token) {
 		return acme.Malformed("http-01 token %q is not base64url", token)
 	}
-	u := challengeURL(domain, v.httpPort, token)
+	u := challengeURL(host, v.httpPort, token)
 
-	f := &fetch{v: v, ctx: ctx, domain: domain, addrs: make(map[string][]net.IPAddr)}
+	f := &fetch{v: v, ctx: ctx, domain: host, addrs: make(map[string][]net.IPAddr)}
 	// Resolving before the request makes a name without addresses a dns
 	// problem even when the lookup is what ran out of time; left to the
 	// transport, it would surface as a bare timeout.
-	if _, lerr := f.resolve(ctx, domain); lerr != nil {
-		return lerr.problem()
+	if id.Type == acme.IdentifierDNS {
+		if _, lerr := f.resolve(ctx, host); lerr != nil {
+			return lerr.problem()
+		}
 	}
 	client := f.client()
 	defer client.CloseIdleConnections()
@@ -91,13 +103,27 @@ func (v *Validator) validateHTTP01(ctx context.Context, domain, token, keyAuth s
 }
 
 // challengeURL is the URL of §8.3; the port is part of it, and so of the
-// Host header, only when it is not http's default.
-func challengeURL(domain string, port int, token string) string {
-	host := domain
-	if port != 80 {
-		host = net.JoinHostPort(domain, strconv.Itoa(port))
+// Host header, only when it is not http's default. An IPv6 address is in
+// brackets either way (RFC 3986 §3.2.2).
+func challengeURL(host string, port int, token string) string {
+	switch {
+	case port != 80:
+		host = net.JoinHostPort(host, strconv.Itoa(port))
+	case strings.Contains(host, ":"):
+		host = "[" + host + "]"
 	}
 	return (&url.URL{Scheme: "http", Host: host, Path: challengePath + token}).String()
+}
+
+// parseIPIdentifier reads the value of an IP identifier (RFC 8738 §3). A
+// zone would name an interface of the validation server, not the client's
+// address.
+func parseIPIdentifier(value string) (netip.Addr, *acme.Problem) {
+	addr, err := netip.ParseAddr(value)
+	if err != nil || addr.Zone() != "" {
+		return netip.Addr{}, acme.Malformed("%q is not an IP address", value)
+	}
+	return addr.Unmap(), nil
 }
 
 // checkDomain refuses what cannot be fetched as http://<domain>/: the URL is
@@ -108,18 +134,8 @@ func checkDomain(d string) *acme.Problem {
 		return acme.Malformed("http-01 cannot validate the wildcard name %q (RFC 8555 §7.1.3); use dns-01", d)
 	case net.ParseIP(d) != nil:
 		return acme.Malformed("%q is an IP address, not a DNS name", d)
-	case d == "" || len(d) > 253:
+	case !validDNSName(d):
 		return acme.Malformed("%q is not a valid DNS name", d)
-	}
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 {
-			return acme.Malformed("%q is not a valid DNS name", d)
-		}
-		for i := 0; i < len(label); i++ {
-			if c := label[i]; !isAlnum(c) && c != '-' && c != '_' {
-				return acme.Malformed("%q is not a valid DNS name", d)
-			}
-		}
 	}
 	return nil
 }
@@ -257,7 +273,9 @@ func (f *fetch) resolve(ctx context.Context, host string) ([]net.IPAddr, *lookup
 }
 
 // dial connects to the resolved addresses of addr's host, not to the name,
-// so that every address is tried and each failure is known by address.
+// so that every address is tried and each failure is known by address. It
+// is also where every address, redirect targets' included, meets
+// BlockedNetworks.
 func (f *fetch) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -278,6 +296,10 @@ func (f *fetch) dial(ctx context.Context, network, addr string) (net.Conn, error
 
 	var failed []attempt
 	for i, ip := range ips {
+		if err := f.v.refuse(ip.IP); err != nil {
+			failed = append(failed, attempt{ip: ip.String(), err: err})
+			continue
+		}
 		a := &attempt{ip: ip.String()}
 		f.mu.Lock()
 		f.attempts = append(f.attempts, a)
@@ -445,7 +467,7 @@ func (f *fetch) problem(u string, err error) *acme.Problem {
 		}
 		return p
 	case errors.As(err, &de) && len(de.attempts) > 0:
-		return dialProblem(u, de.attempts)
+		return dialProblem("Fetching "+u, de.attempts)
 	case errors.As(err, &he) && isTimeout(he.err):
 		return acme.Connection("%s: Fetching %s: TLS handshake timeout (your server may be slow or overloaded)", f.ip(), u)
 	case errors.As(err, &he):
@@ -466,23 +488,24 @@ func (f *fetch) problem(u string, err error) *acme.Problem {
 		case connected:
 			return acme.Connection("%s: Fetching %s: Read timeout after connect (your server may be slow or overloaded)", f.ip(), u)
 		case len(attempts) > 0:
-			return dialProblem(u, attempts)
+			return dialProblem("Fetching "+u, attempts)
 		default:
 			return acme.Connection("%s: Fetching %s: Connect timeout (likely firewall problem)", f.ip(), u)
 		}
 	}
 	if !connected && len(attempts) > 0 {
-		return dialProblem(u, attempts)
+		return dialProblem("Fetching "+u, attempts)
 	}
 	return acme.Connection("%s: Fetching %s: %s", f.ip(), u, afterConnectReason(err))
 }
 
 // dialProblem names the last address tried, which is what the client most
-// likely meant to serve on (IPv4 after IPv6), and then the others.
-func dialProblem(u string, attempts []attempt) *acme.Problem {
+// likely meant to serve on (IPv4 after IPv6), and then the others. action
+// says what the connection was for ("Fetching <url>").
+func dialProblem(action string, attempts []attempt) *acme.Problem {
 	last := attempts[len(attempts)-1]
 	reason, hint := connectReason(last.err)
-	detail := fmt.Sprintf("%s: Fetching %s: %s%s", last.ip, u, reason, hint)
+	detail := fmt.Sprintf("%s: %s: %s%s", last.ip, action, reason, hint)
 	if len(attempts) > 1 {
 		others := make([]string, 0, len(attempts)-1)
 		for _, a := range attempts[:len(attempts)-1] {
@@ -497,7 +520,10 @@ func dialProblem(u string, attempts []attempt) *acme.Problem {
 // connectReason words a dial failure, with a hint worth giving once per
 // detail; a nil err is a dial the validation's deadline overtook.
 func connectReason(err error) (reason, hint string) {
+	var be *blockedError
 	switch {
+	case errors.As(err, &be):
+		return be.Error(), ""
 	case err == nil, isTimeout(err):
 		return "Connect timeout", " (likely firewall problem)"
 	case errors.Is(err, syscall.ECONNREFUSED):

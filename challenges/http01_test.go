@@ -482,6 +482,9 @@ func TestChallengeURL(t *testing.T) {
 	}{
 		{"example.test", 80, "http://example.test/.well-known/acme-challenge/tok"},
 		{"example.test", 5002, "http://example.test:5002/.well-known/acme-challenge/tok"},
+		{"127.0.0.1", 80, "http://127.0.0.1/.well-known/acme-challenge/tok"},
+		{"::1", 80, "http://[::1]/.well-known/acme-challenge/tok"},
+		{"::1", 5002, "http://[::1]:5002/.well-known/acme-challenge/tok"},
 	}
 	for _, tc := range tests {
 		if got := challengeURL(tc.domain, tc.port, "tok"); got != tc.want {
@@ -494,6 +497,7 @@ func TestValidateRejects(t *testing.T) {
 	// No network is reached: a resolver that fails the test if asked.
 	v := New(Config{Resolver: failResolver{t}, HTTPPort: closedPort(t)})
 	dnsID := func(v string) acme.Identifier { return acme.Identifier{Type: acme.IdentifierDNS, Value: v} }
+	ipID := func(v string) acme.Identifier { return acme.Identifier{Type: acme.IdentifierIP, Value: v} }
 	tests := []struct {
 		name    string
 		typ     acme.ChallengeType
@@ -502,10 +506,15 @@ func TestValidateRejects(t *testing.T) {
 		wantErr *acme.Problem
 		want    []string
 	}{
-		{"dns-01 not yet supported", acme.ChallengeDNS01, dnsID("v4.example.test"), testToken, acme.ErrMalformed, []string{"challenge type dns-01 is not supported"}},
-		{"tls-alpn-01 not yet supported", acme.ChallengeTLSALPN01, dnsID("v4.example.test"), testToken, acme.ErrMalformed, []string{"tls-alpn-01"}},
 		{"unknown type", "http-02", dnsID("v4.example.test"), testToken, acme.ErrMalformed, []string{"http-02"}},
-		{"IP identifier", acme.ChallengeHTTP01, acme.Identifier{Type: acme.IdentifierIP, Value: "127.0.0.1"}, testToken, acme.ErrUnsupportedIdentifier, []string{"ip"}},
+		{"unknown identifier type", acme.ChallengeHTTP01, acme.Identifier{Type: "email", Value: "a@example.test"}, testToken, acme.ErrUnsupportedIdentifier, []string{"email"}},
+		{"dns-01 for an IP address", acme.ChallengeDNS01, ipID("127.0.0.1"), testToken, acme.ErrMalformed, []string{"dns-01 cannot validate an IP address"}},
+		{"dns-01 for a bad name", acme.ChallengeDNS01, dnsID("a..example.test"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
+		{"tls-alpn-01 for a wildcard", acme.ChallengeTLSALPN01, dnsID("*.example.test"), testToken, acme.ErrMalformed, []string{"wildcard", "dns-01"}},
+		{"tls-alpn-01 for a bad name", acme.ChallengeTLSALPN01, dnsID("evil@example.test"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
+		{"tls-alpn-01 for a bad IP", acme.ChallengeTLSALPN01, ipID("127.0.0.300"), testToken, acme.ErrMalformed, []string{"not an IP address"}},
+		{"IP identifier that is a name", acme.ChallengeHTTP01, ipID("example.test"), testToken, acme.ErrMalformed, []string{"not an IP address"}},
+		{"IP identifier with a zone", acme.ChallengeHTTP01, ipID("fe80::1%lo"), testToken, acme.ErrMalformed, []string{"not an IP address"}},
 		{"wildcard", acme.ChallengeHTTP01, dnsID("*.example.test"), testToken, acme.ErrMalformed, []string{"wildcard"}},
 		{"IP literal as DNS name", acme.ChallengeHTTP01, dnsID("127.0.0.1"), testToken, acme.ErrMalformed, []string{"IP address"}},
 		{"name with a port", acme.ChallengeHTTP01, dnsID("example.test:8080"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
@@ -528,6 +537,11 @@ type failResolver struct{ t *testing.T }
 
 func (r failResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
 	r.t.Errorf("unexpected lookup of %q", host)
+	return nil, errors.New("unexpected lookup")
+}
+
+func (r failResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	r.t.Errorf("unexpected TXT lookup of %q", name)
 	return nil, errors.New("unexpected lookup")
 }
 
@@ -588,5 +602,63 @@ func TestHTTP01SystemResolver(t *testing.T) {
 	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "localhost"}
 	if err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// serveAt runs h on host (an IP address) at port (0: any) until the test
+// ends and returns its port.
+func serveAt(t testing.TB, host string, port int, h http.Handler) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestHTTP01IP(t *testing.T) {
+	tests := []struct {
+		name     string
+		ip       string // the identifier, and where the server listens
+		body     string // default the key authorization
+		wantHost string // Host header, before ":port"
+		wantErr  *acme.Problem
+		want     []string
+	}{
+		{name: "IPv4", ip: "127.0.0.1", wantHost: "127.0.0.1"},
+		{name: "IPv6", ip: "::1", wantHost: "[::1]"},
+		{
+			name: "IPv6 wrong body", ip: "::1", body: "something else", wantHost: "[::1]",
+			wantErr: acme.ErrIncorrectResponse, want: []string{"::1: ", "did not match"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !listenable(tc.ip) {
+				t.Skipf("cannot listen on %s", tc.ip)
+			}
+			body := tc.body
+			if body == "" {
+				body = testKeyAuth
+			}
+			hosts := make(chan string, 1)
+			port := serveAt(t, tc.ip, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hosts <- r.Host
+				respond(body).ServeHTTP(w, r)
+			}))
+			// No resolver may be asked: an IP identifier is its own address.
+			v := New(Config{Resolver: failResolver{t}, HTTPPort: port})
+			id := acme.Identifier{Type: acme.IdentifierIP, Value: tc.ip}
+			err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+			checkProblem(t, err, tc.wantErr, id, tc.want, nil)
+			if got, want := <-hosts, tc.wantHost+":"+strconv.Itoa(port); got != want {
+				t.Errorf("Host = %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +54,14 @@ func (z *testZone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		records = []dns.RR{aaaa("::1")}
 	case "dual.example.test.", "other.example.test.":
 		records = []dns.RR{a("127.0.0.1"), aaaa("::1")}
+	case "blocked.example.test.":
+		records = []dns.RR{a("127.0.0.2")}
+	case "acme-responder.default.svc.cluster.local.":
+		records = []dns.RR{a("127.0.0.1")}
+	case "alias.example.test.":
+		// Only the CNAME, as an authoritative server answers for a target
+		// outside its zones: the resolver must ask for the target itself.
+		records = []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 60}, Target: "dual.example.test."}}
 	case "empty.example.test.":
 		// The name exists with no address: NOERROR, no answer.
 	case "big.example.test.":
@@ -74,7 +84,7 @@ func (z *testZone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		return
 	}
 	for _, rr := range records {
-		if rr.Header().Rrtype == q.Qtype {
+		if t := rr.Header().Rrtype; t == q.Qtype || t == dns.TypeCNAME {
 			m.Answer = append(m.Answer, rr)
 		}
 	}
@@ -130,8 +140,114 @@ func startDNS(t testing.TB, h dns.Handler) string {
 }
 
 func TestNewResolverSystem(t *testing.T) {
-	if r := NewResolver(""); r != net.DefaultResolver {
-		t.Errorf("NewResolver(\"\") = %#v, want net.DefaultResolver", r)
+	// No servers: addresses come from the system, where localhost is
+	// loopback by /etc/hosts; "" is no server, as callers with an empty
+	// setting pass it.
+	for _, servers := range [][]string{nil, {""}} {
+		r := NewResolver(servers...)
+		addrs, err := r.LookupIPAddr(t.Context(), "localhost")
+		if err != nil {
+			t.Fatalf("NewResolver(%q).LookupIPAddr(localhost): %v", servers, err)
+		}
+		for _, a := range addrs {
+			if !a.IP.IsLoopback() {
+				t.Errorf("localhost = %v, want loopback only", addrs)
+			}
+		}
+		if dr := r.(*dnsResolver); !dr.system || len(dr.servers) == 0 {
+			t.Errorf("NewResolver(%q) = %+v, want the system resolver with resolv.conf's servers for TXT", servers, dr)
+		}
+	}
+}
+
+func TestSystemNameservers(t *testing.T) {
+	tests := []struct {
+		name string
+		conf string // "" → no file
+		want []string
+	}{
+		{name: "no file", want: []string{"127.0.0.1:53"}},
+		{name: "no nameserver lines", conf: "search example.test\n", want: []string{"127.0.0.1:53"}},
+		{name: "servers in order", conf: "nameserver 127.0.0.53\nnameserver ::1\noptions edns0\n", want: []string{"127.0.0.53:53", "[::1]:53"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "resolv.conf")
+			if tc.conf != "" {
+				if err := os.WriteFile(path, []byte(tc.conf), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := systemNameservers(path); !slices.Equal(got, tc.want) {
+				t.Errorf("systemNameservers = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewResolverServers(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want []string
+	}{
+		{in: []string{"127.0.0.1:5353", "[::1]:53"}, want: []string{"127.0.0.1:5353", "[::1]:53"}},
+		{in: []string{"127.0.0.1", "::1", "[::1]", " 127.0.0.2:53 ", ""}, want: []string{"127.0.0.1:53", "[::1]:53", "[::1]:53", "127.0.0.2:53"}},
+	}
+	for _, tc := range tests {
+		r := NewResolver(tc.in...).(*dnsResolver)
+		if r.system || !slices.Equal(r.servers, tc.want) {
+			t.Errorf("NewResolver(%q) servers = %q (system %v), want %q", tc.in, r.servers, r.system, tc.want)
+		}
+	}
+}
+
+// deadUDP returns a loopback address on which nothing receives UDP, so a
+// query to it is refused at once.
+func deadUDP(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	return addr
+}
+
+func TestNewResolverServerOrder(t *testing.T) {
+	good := startDNS(t, &testZone{})
+	silent := startDNS(t, dns.HandlerFunc(func(dns.ResponseWriter, *dns.Msg) {}))
+	servfail := startDNS(t, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeServerFailure)
+		_ = w.WriteMsg(m)
+	}))
+	tests := []struct {
+		name    string
+		servers []string
+		timeout time.Duration
+	}{
+		{name: "first refuses", servers: []string{deadUDP(t), good}},
+		{name: "first SERVFAIL", servers: []string{servfail, good}},
+		// The silent one gets half the time left, the good one the rest.
+		{name: "first silent", servers: []string{silent, good}, timeout: 400 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				t.Cleanup(cancel)
+			}
+			addrs, err := NewResolver(tc.servers...).LookupIPAddr(ctx, "v4.example.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(addrs) != 1 || !addrs[0].IP.Equal(net.ParseIP("127.0.0.1")) {
+				t.Errorf("addrs = %v, want [127.0.0.1]", addrs)
+			}
+		})
 	}
 }
 
@@ -152,6 +268,11 @@ func TestNewResolver(t *testing.T) {
 		{name: "AAAA only", host: "v6.example.test", want: []string{"::1"}},
 		{name: "both families", host: "dual.example.test", want: []string{"127.0.0.1", "::1"}},
 		{name: "already rooted", host: "v4.example.test.", want: []string{"127.0.0.1"}},
+		{name: "cluster service name", host: "acme-responder.default.svc.cluster.local", want: []string{"127.0.0.1"}},
+		{
+			name: "CNAME target asked for separately", host: "alias.example.test", want: []string{"127.0.0.1", "::1"},
+			wantQueries: []string{"udp alias.example.test.", "udp alias.example.test.", "udp dual.example.test.", "udp dual.example.test."},
+		},
 		{name: "upper case", host: "V4.Example.TEST", want: []string{"127.0.0.1"}},
 		{name: "IP literal is not looked up", host: "127.0.0.1", want: []string{"127.0.0.1"}, wantQueries: []string{}},
 		{
@@ -245,3 +366,6 @@ func TestOrderAddrs(t *testing.T) {
 		})
 	}
 }
+
+// The system resolver stays usable as Config.Resolver.
+var _ Resolver = (*net.Resolver)(nil)

@@ -1,6 +1,7 @@
-// Package challenges validates ACME challenges (RFC 8555 §8) against real
-// sockets. A Validator only reads from the network and reports the outcome:
-// recording it, and moving the challenge along, is the caller's business.
+// Package challenges validates ACME challenges (RFC 8555 §8, RFC 8737,
+// RFC 8738) against real sockets. A Validator only reads from the network
+// and reports the outcome: recording it, and moving the challenge along, is
+// the caller's business.
 package challenges
 
 import (
@@ -8,29 +9,48 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/acmed/acmed/acme"
 )
 
 // Config sets up a Validator. The zero value validates against the system
-// resolver and the standard ports.
+// resolver and the standard ports, within the default guards.
 type Config struct {
-	Resolver Resolver      // nil → system resolver
-	Dialer   *net.Dialer   // nil → &net.Dialer{Timeout: 5s}
-	HTTPPort int           // port http-01 connects to; 0 → 80
-	Timeout  time.Duration // whole validation; 0 → 10s
+	// Resolver overrides the resolver NewResolver(Nameservers...) would
+	// give; tests set it.
+	Resolver Resolver
+	// Nameservers ("host:port") answer every lookup validation makes: TXT
+	// for dns-01, A/AAAA for http-01 and tls-alpn-01. Empty: the system
+	// resolver for addresses, /etc/resolv.conf's servers for TXT. See
+	// NewResolver.
+	Nameservers []string
+	Dialer      *net.Dialer   // nil → &net.Dialer{Timeout: 5s}
+	HTTPPort    int           // port http-01 connects to; 0 → 80
+	TLSALPNPort int           // port tls-alpn-01 connects to; 0 → 443
+	Timeout     time.Duration // whole validation; 0 → 10s
 	// MaxRedirects 0 → 10, and a negative value follows none; MaxBody 0 →
 	// 64 KiB (read at most this, then fail).
 	MaxRedirects int
 	MaxBody      int64
+	// BlockedNetworks are never connected to, whether an address comes from
+	// DNS, an IP identifier or a redirect. nil → DefaultBlockedNetworks();
+	// a non-nil empty slice blocks nothing.
+	BlockedNetworks []netip.Prefix
+	// MaxConcurrent caps validations in progress across all Validate calls
+	// of this Validator; the others wait for a slot. 0 → 64, negative → no
+	// cap.
+	MaxConcurrent int
 }
 
 const (
-	defaultDialTimeout  = 5 * time.Second
-	defaultTimeout      = 10 * time.Second
-	defaultMaxRedirects = 10
-	defaultMaxBody      = 64 << 10
+	defaultDialTimeout   = 5 * time.Second
+	defaultTimeout       = 10 * time.Second
+	defaultMaxRedirects  = 10
+	defaultMaxBody       = 64 << 10
+	defaultMaxConcurrent = 64
 )
 
 // Validator checks challenges. It holds no per-validation state, so one
@@ -40,9 +60,15 @@ type Validator struct {
 	dialer       *net.Dialer
 	httpPort     int
 	httpsPort    int // only an https redirect to this port is followed; tests move it off 443
+	tlsALPNPort  int
 	timeout      time.Duration
 	maxRedirects int
 	maxBody      int64
+	blocked      []netip.Prefix
+	slots        chan struct{} // one token per validation in progress; nil: no cap
+	// queued, when set, is called as a validation starts waiting for a
+	// slot: tests learn of it without sleeping.
+	queued func()
 }
 
 // New returns a Validator with cfg's zero fields set to their defaults.
@@ -52,18 +78,23 @@ func New(cfg Config) *Validator {
 		dialer:       cfg.Dialer,
 		httpPort:     cfg.HTTPPort,
 		httpsPort:    443,
+		tlsALPNPort:  cfg.TLSALPNPort,
 		timeout:      cfg.Timeout,
 		maxRedirects: cfg.MaxRedirects,
 		maxBody:      cfg.MaxBody,
+		blocked:      cfg.BlockedNetworks,
 	}
 	if v.resolver == nil {
-		v.resolver = NewResolver("")
+		v.resolver = NewResolver(cfg.Nameservers...)
 	}
 	if v.dialer == nil {
 		v.dialer = &net.Dialer{Timeout: defaultDialTimeout}
 	}
 	if v.httpPort <= 0 {
 		v.httpPort = 80
+	}
+	if v.tlsALPNPort <= 0 {
+		v.tlsALPNPort = 443
 	}
 	if v.timeout <= 0 {
 		v.timeout = defaultTimeout
@@ -74,35 +105,49 @@ func New(cfg Config) *Validator {
 	if v.maxBody <= 0 {
 		v.maxBody = defaultMaxBody
 	}
+	if v.blocked == nil {
+		v.blocked = DefaultBlockedNetworks()
+	}
+	switch n := cfg.MaxConcurrent; {
+	case n == 0:
+		v.slots = make(chan struct{}, defaultMaxConcurrent)
+	case n > 0:
+		v.slots = make(chan struct{}, n)
+	}
 	return v
 }
 
+// method is one challenge type's validation of one identifier.
+type method func(ctx context.Context, id acme.Identifier, token, keyAuth string) *acme.Problem
+
 // Validate checks one challenge. It returns nil when the challenge is
 // satisfied, otherwise a *acme.Problem naming id: acme.ErrConnection (cannot
-// connect, timeout, refused, too many or forbidden redirects), acme.ErrTLS
-// (an https redirect target failed the handshake), acme.ErrDNS (the name does
-// not resolve), acme.ErrIncorrectResponse (wrong status, body or size), and
-// acme.ErrMalformed or acme.ErrUnsupportedIdentifier for what is not handled.
+// connect, timeout, refused, a blocked address, too many or forbidden
+// redirects), acme.ErrTLS (a handshake failed, or tls-alpn-01 was not
+// negotiated), acme.ErrDNS (a lookup failed or found nothing),
+// acme.ErrIncorrectResponse (wrong status, body, size, TXT record or
+// certificate), and acme.ErrMalformed or acme.ErrUnsupportedIdentifier for
+// what is not handled.
 //
-// The one exception: when ctx itself is canceled (not timed out) before the
-// validation could finish, the error wraps context.Canceled and is not a
-// problem. The validation did not happen, so the challenge must not be failed
-// for it; the job should be retried instead.
+// The one exception: when ctx ends before the validation could start (no
+// slot became free) or is canceled (not timed out) before it could finish,
+// the error wraps ctx.Err() and is not a problem. The validation did not
+// happen, so the challenge must not be failed for it; the job should be
+// retried instead.
 func (v *Validator) Validate(ctx context.Context, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) error {
-	var validate func(context.Context, string, string, string) *acme.Problem
-	switch typ {
-	case acme.ChallengeHTTP01:
-		if id.Type != acme.IdentifierDNS {
-			return acme.UnsupportedIdentifier("%s validation of %s identifiers is not supported", typ, id.Type).For(id)
-		}
-		validate = v.validateHTTP01
-	default:
-		return acme.Malformed("challenge type %s is not supported", typ).For(id)
+	validate, p := v.method(typ, id)
+	if p != nil {
+		return p.For(id)
 	}
+	release, err := v.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("challenges: %s validation of %s not started: %w", typ, id.Value, err)
+	}
+	defer release()
 
 	vctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	p := validate(vctx, id.Value, token, keyAuthorization)
+	p = validate(vctx, id, token, keyAuthorization)
 	if p == nil {
 		return nil
 	}
@@ -110,4 +155,69 @@ func (v *Validator) Validate(ctx context.Context, typ acme.ChallengeType, id acm
 		return fmt.Errorf("challenges: %s validation of %s abandoned: %w", typ, id.Value, err)
 	}
 	return p.For(id)
+}
+
+// method picks the validation of typ for id's type.
+func (v *Validator) method(typ acme.ChallengeType, id acme.Identifier) (method, *acme.Problem) {
+	if id.Type != acme.IdentifierDNS && id.Type != acme.IdentifierIP {
+		return nil, acme.UnsupportedIdentifier("%s validation of %s identifiers is not supported", typ, id.Type)
+	}
+	switch typ {
+	case acme.ChallengeHTTP01:
+		return v.validateHTTP01, nil
+	case acme.ChallengeTLSALPN01:
+		return v.validateTLSALPN01, nil
+	case acme.ChallengeDNS01:
+		if id.Type == acme.IdentifierIP {
+			// RFC 8738 §7: an IP address has no zone of its own to hold
+			// the record.
+			return nil, acme.Malformed("dns-01 cannot validate an IP address")
+		}
+		return v.validateDNS01, nil
+	default:
+		return nil, acme.Malformed("challenge type %s is not supported", typ)
+	}
+}
+
+// acquire waits for a validation slot, or for ctx to end.
+func (v *Validator) acquire(ctx context.Context) (release func(), err error) {
+	if v.slots == nil {
+		return func() {}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case v.slots <- struct{}{}:
+		return func() { <-v.slots }, nil
+	default:
+	}
+	if v.queued != nil {
+		v.queued()
+	}
+	select {
+	case v.slots <- struct{}{}:
+		return func() { <-v.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// validDNSName reports whether d is a name a query can be built from:
+// letters, digits, hyphens and underscores in non-empty labels.
+func validDNSName(d string) bool {
+	if d == "" || len(d) > 253 || net.ParseIP(d) != nil {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !isAlnum(c) && c != '-' && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
 }
