@@ -197,3 +197,32 @@ func TestAccountContacts(t *testing.T) {
 	other.register()
 	problemType(t, other.post(c.kid, nil, jwsOpts{}), 403, "unauthorized")
 }
+
+// TestAuthorizationReuse: a new order reuses the account's valid
+// authorization for the same identifier, but not another account's, and
+// not for the wildcard of the name.
+func TestAuthorizationReuse(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient()
+	c.register()
+	first := c.newOrder("reuse.example")
+	c.authorize(first)
+	second := c.newOrder("reuse.example")
+	if second.Status != "ready" || second.Authorizations[0] != first.Authorizations[0] {
+		t.Fatalf("second order %s with %v; want ready reusing %s", second.Status, second.Authorizations, first.Authorizations[0])
+	}
+	wild := c.newOrder("*.reuse.example")
+	if wild.Status != "pending" || wild.Authorizations[0] == first.Authorizations[0] {
+		t.Fatalf("wildcard order reused the base name's authorization: %+v", wild)
+	}
+	var az authz
+	c.must(200, wild.Authorizations[0], nil, &az)
+	if len(az.Challenges) != 1 || az.Challenges[0].Type != "dns-01" {
+		t.Fatalf("wildcard authorization offers %+v, want dns-01 only", az.Challenges)
+	}
+	other := e.newClient()
+	other.register()
+	if o := other.newOrder("reuse.example"); o.Status != "pending" {
+		t.Fatalf("another account's order is %s", o.Status)
+	}
+}

@@ -83,7 +83,7 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 	if err := a.cfg.Store.CreateOrder(ctx, o, created); err != nil {
 		return nil, err
 	}
-	return &Order{Order: o, Authzs: all}, nil
+	return a.view(o, all), nil
 }
 
 // reusableAuthorization returns the account's valid authorization for id,
