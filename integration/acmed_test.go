@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 type server struct {
 	dir  string // the directory URL
 	data string
+	log  string // the process's stderr
 	root *x509.CertPool
 	cmd  *exec.Cmd
 }
@@ -90,7 +91,7 @@ func startAcmed(t *testing.T, data string, args ...string) *server {
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
-	s := &server{data: data, cmd: cmd}
+	s := &server{data: data, cmd: cmd, log: logFile.Name()}
 	select {
 	case s.dir = <-found:
 	case <-exited:

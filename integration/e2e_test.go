@@ -24,9 +24,14 @@ import (
 
 func newKey(t *testing.T) *ecdsa.PrivateKey {
 	t.Helper()
+	return newKeyNoT()
+}
+
+// newKeyNoT is newKey for goroutines that have no *testing.T to fail.
+func newKeyNoT() *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return k
 }

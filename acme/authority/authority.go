@@ -60,6 +60,9 @@ type Config struct {
 	TermsOfService string
 	// JobTimeout bounds one validation or issuance job; default 30s.
 	JobTimeout time.Duration
+	// ValidationWait is how long a challenge response waits for its
+	// validation before answering "processing"; default 1s, negative: none.
+	ValidationWait time.Duration
 	// FinalizeWait is how long a finalize request waits for its issuance
 	// before answering "processing"; default 5s.
 	FinalizeWait time.Duration
@@ -92,6 +95,9 @@ func New(cfg Config) (*Authority, error) {
 	setDefault(&cfg.NonceLifetime, time.Hour)
 	setDefault(&cfg.JobTimeout, 30*time.Second)
 	setDefault(&cfg.FinalizeWait, 5*time.Second)
+	if cfg.ValidationWait == 0 {
+		cfg.ValidationWait = time.Second
+	}
 	return &Authority{cfg: cfg, log: cfg.Logger}, nil
 }
 

@@ -24,11 +24,28 @@ func (a *Authority) RespondChallenge(ctx context.Context, acct *acme.Account, au
 	if err != nil {
 		return nil, notFound(err, "authorization")
 	}
-	if started {
-		if err := a.cfg.Store.Enqueue(ctx, storage.Job{AuthzID: authzID, ChallengeID: challengeID}); err != nil {
-			a.resetChallenge(ctx, authzID, challengeID)
-			return nil, err
+	if !started {
+		az.Status = acme.AuthzStatus(az, a.now())
+		return az, nil
+	}
+	job := storage.Job{AuthzID: authzID, ChallengeID: challengeID}
+	done := a.waiters.add(job)
+	defer a.waiters.remove(job, done)
+	if err := a.cfg.Store.Enqueue(ctx, job); err != nil {
+		a.resetChallenge(ctx, authzID, challengeID)
+		return nil, err
+	}
+	// A validation that finishes within ValidationWait is answered now,
+	// saving the client a round of polling.
+	if a.await(ctx, done, a.cfg.ValidationWait, func(ctx context.Context) bool {
+		az, err := a.cfg.Store.Authorization(ctx, authzID)
+		if err != nil {
+			return true
 		}
+		ch := az.Challenge(challengeID)
+		return ch == nil || ch.Status != acme.StatusProcessing
+	}) {
+		return a.Authorization(ctx, acct, authzID)
 	}
 	az.Status = acme.AuthzStatus(az, a.now())
 	return az, nil

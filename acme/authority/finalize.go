@@ -51,7 +51,10 @@ func (a *Authority) Finalize(ctx context.Context, acct *acme.Account, orderID st
 		}
 		return nil, err
 	}
-	a.await(ctx, done, a.cfg.FinalizeWait)
+	_ = a.await(ctx, done, a.cfg.FinalizeWait, func(ctx context.Context) bool {
+		o, err := a.cfg.Store.Order(ctx, orderID)
+		return err != nil || o.Status != acme.StatusProcessing
+	}) // the order is read either way
 	return a.Order(ctx, acct, orderID)
 }
 

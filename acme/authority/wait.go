@@ -44,14 +44,39 @@ func (w *waiters) done(j storage.Job) {
 	}
 }
 
-// await blocks until done is closed, max passes or ctx ends.
-func (a *Authority) await(ctx context.Context, done <-chan struct{}, max time.Duration) {
-	t := time.NewTimer(max)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	case <-ctx.Done():
+// Polling bounds for await: a job another replica works is seen within
+// a few milliseconds when it is fast, and at most every maxPoll when not.
+const (
+	firstPoll = 5 * time.Millisecond
+	maxPoll   = 100 * time.Millisecond
+)
+
+// await blocks until the job is finished, max passes or ctx ends, and
+// reports whether it finished. done is closed when this replica ran the
+// job; finished is polled, with backoff, for a job another replica runs.
+func (a *Authority) await(ctx context.Context, done <-chan struct{}, max time.Duration, finished func(context.Context) bool) bool {
+	if max <= 0 {
+		return false
+	}
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	for delay := firstPoll; ; delay = min(2*delay, maxPoll) {
+		poll := time.NewTimer(delay)
+		select {
+		case <-done:
+			poll.Stop()
+			return true
+		case <-deadline.C:
+			poll.Stop()
+			return false
+		case <-ctx.Done():
+			poll.Stop()
+			return false
+		case <-poll.C:
+			if finished(ctx) {
+				return true
+			}
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -23,7 +25,7 @@ type config struct {
 	Store          string
 	HTTP01Port     int
 	TLSALPN01Port  int
-	Resolver       string
+	Resolvers      stringList
 	CertValidity   time.Duration
 	Website        string
 	TermsOfService string
@@ -31,7 +33,29 @@ type config struct {
 	LogLevel       string
 	Retention      time.Duration
 	ReclaimAfter   time.Duration
+	AuthzReuse     bool
 	ExistOK        bool // init only
+
+	ValidationTimeout       time.Duration
+	ValidationMaxRedirects  int
+	ValidationMaxBody       int64
+	ValidationMaxConcurrent int
+	ValidationBlocked       stringList
+}
+
+// stringList is a repeatable flag; one value may also list several,
+// comma-separated (as an environment variable must).
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			*l = append(*l, f)
+		}
+	}
+	return nil
 }
 
 func newFlagSet(name string, c *config) *flag.FlagSet {
@@ -45,7 +69,14 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.StringVar(&c.Store, "store", "", "store: a file path for the embedded store (default DATA/acmed.db)")
 	fs.IntVar(&c.HTTP01Port, "http01-port", 80, "port http-01 validation connects to")
 	fs.IntVar(&c.TLSALPN01Port, "tlsalpn01-port", 443, "port tls-alpn-01 validation connects to")
-	fs.StringVar(&c.Resolver, "resolver", "", "DNS server HOST:PORT for validation (default the system resolver)")
+	fs.Var(&c.Resolvers, "resolver", "DNS server HOST:PORT for validation; repeatable (default the system resolver)")
+	fs.BoolVar(&c.AuthzReuse, "authz-reuse", true, "reuse an account's valid authorizations in new orders")
+	fs.DurationVar(&c.ValidationTimeout, "validation-timeout", 10*time.Second, "time one validation may take in all")
+	fs.IntVar(&c.ValidationMaxRedirects, "validation-max-redirects", 10, "redirects http-01 follows")
+	fs.Int64Var(&c.ValidationMaxBody, "validation-max-body", 64<<10, "bytes of an http-01 response read at most")
+	fs.IntVar(&c.ValidationMaxConcurrent, "validation-max-concurrent", 64, "validations one replica runs at once")
+	fs.Var(&c.ValidationBlocked, "validation-blocked-networks",
+		"CIDRs validation never connects to; repeatable; replaces the default link-local, unspecified and multicast ranges (\"none\" blocks nothing)")
 	fs.DurationVar(&c.CertValidity, "cert-validity", 168*time.Hour, "lifetime of issued certificates")
 	fs.StringVar(&c.Website, "website", "", "URL shown as meta.website in the directory")
 	fs.StringVar(&c.TermsOfService, "terms-of-service", "", "URL of terms new accounts must agree to")
@@ -117,8 +148,14 @@ func applyFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 		if set[k] {
 			continue
 		}
-		if err := fs.Set(k, fmt.Sprint(values[k])); err != nil {
-			return fmt.Errorf("config file %s: key %q: %v", path, k, err)
+		items, isList := values[k].([]any)
+		if !isList {
+			items = []any{values[k]}
+		}
+		for _, item := range items {
+			if err := fs.Set(k, fmt.Sprint(item)); err != nil {
+				return fmt.Errorf("config file %s: key %q: %v", path, k, err)
+			}
 		}
 	}
 	return nil
@@ -136,6 +173,17 @@ func (c config) check() error {
 	if c.ReclaimAfter < 100*time.Millisecond {
 		return fmt.Errorf("--reclaim-after %s: must be at least 100ms", c.ReclaimAfter)
 	}
+	if c.ValidationTimeout <= 0 || c.ValidationMaxConcurrent <= 0 || c.ValidationMaxBody <= 0 || c.ValidationMaxRedirects < 0 {
+		return errors.New("--validation-timeout, --validation-max-concurrent and --validation-max-body must be positive, --validation-max-redirects not negative")
+	}
+	if _, err := c.blockedNetworks(); err != nil {
+		return err
+	}
+	for _, r := range c.Resolvers {
+		if _, port, err := net.SplitHostPort(r); err != nil || port == "" {
+			return fmt.Errorf("--resolver %q: want HOST:PORT, e.g. 10.0.0.53:53", r)
+		}
+	}
 	if c.Data == "" {
 		return errors.New("--data: must not be empty")
 	}
@@ -151,4 +199,24 @@ func (e errUsage) print(w io.Writer) {
 	fmt.Fprintf(w, "usage: acmed %s [flags]\n", e.fs.Name())
 	e.fs.SetOutput(w)
 	e.fs.PrintDefaults()
+}
+
+// blockedNetworks parses --validation-blocked-networks: nil for the
+// defaults, empty for "none".
+func (c config) blockedNetworks() ([]netip.Prefix, error) {
+	if len(c.ValidationBlocked) == 0 {
+		return nil, nil
+	}
+	nets := []netip.Prefix{}
+	for _, v := range c.ValidationBlocked {
+		if v == "none" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("--validation-blocked-networks %q: want a CIDR such as 169.254.0.0/16", v)
+		}
+		nets = append(nets, p.Masked())
+	}
+	return nets, nil
 }

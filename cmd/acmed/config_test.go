@@ -14,7 +14,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "acmed.yaml")
-	if err := os.WriteFile(file, []byte("listen: \":1000\"\nhttp01-port: 1001\nresolver: 127.0.0.1:53\ncert-validity: 24h\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("listen: \":1000\"\nhttp01-port: 1001\nresolver: [127.0.0.1:53, \"[::1]:53\"]\ncert-validity: 24h\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := loadConfig("serve", []string{"--config", file, "--http01-port", "2001"},
@@ -22,12 +22,16 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTP01Port != 2001 || c.Listen != ":3000" || c.Resolver != "127.0.0.1:53" || c.CertValidity != 24*time.Hour || c.TLSALPN01Port != 443 {
+	if c.HTTP01Port != 2001 || c.Listen != ":3000" || c.Resolvers.String() != "127.0.0.1:53,[::1]:53" || c.CertValidity != 24*time.Hour || c.TLSALPN01Port != 443 {
 		t.Fatalf("flag > env > file > default not honoured: %+v", c)
 	}
 	c, err = loadConfig("serve", nil, env(map[string]string{"ACMED_CONFIG": file}))
 	if err != nil || c.Listen != ":1000" {
 		t.Fatalf("ACMED_CONFIG: %v %+v", err, c)
+	}
+	c, err = loadConfig("serve", []string{"--resolver", "10.0.0.1:53", "--resolver", "10.0.0.2:53"}, env(map[string]string{"ACMED_RESOLVER": "10.9.9.9:53"}))
+	if err != nil || c.Resolvers.String() != "10.0.0.1:53,10.0.0.2:53" {
+		t.Fatalf("repeated --resolver: %v %q", err, c.Resolvers)
 	}
 }
 
@@ -53,6 +57,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--cert-validity", "forever"}, nil, "-cert-validity"},
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+		{[]string{"--resolver", "10.0.0.1"}, nil, `--resolver "10.0.0.1"`},
+		{[]string{"--validation-blocked-networks", "10.0.0.0/33"}, nil, `--validation-blocked-networks "10.0.0.0/33"`},
+		{[]string{"--validation-timeout", "0s"}, nil, "--validation-timeout"},
 		{nil, map[string]string{"ACMED_TLSALPN01_PORT": "abc"}, "ACMED_TLSALPN01_PORT"},
 		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "missing.yaml"},
 		{[]string{"--config", unknown}, nil, `unknown key "listn"`},

@@ -21,10 +21,16 @@ import (
 	"github.com/acmed/acmed/challenges"
 	"github.com/acmed/acmed/storage"
 	"github.com/acmed/acmed/storage/embedded"
+	"github.com/acmed/acmed/storage/redis"
 )
 
 func initCA(c config, stdout io.Writer) error {
-	if err := ca.Init(c.Data, ca.Config{}); err != nil {
+	err := ca.Init(c.Data, ca.Config{})
+	if errors.Is(err, ca.ErrExists) && c.ExistOK {
+		fmt.Fprintf(stdout, "CA already exists in %s\n", c.Data)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "created CA in %s (root certificate %s)\n", c.Data, filepath.Join(c.Data, "root.pem"))
@@ -37,16 +43,20 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !ca.Exists(c.Data) {
-		if err := ca.Init(c.Data, ca.Config{}); err != nil {
+		// Another replica may create the same CA at the same moment: its
+		// ErrExists is success here.
+		switch err := ca.Init(c.Data, ca.Config{}); {
+		case err == nil:
+			log.Info("created CA", "dir", c.Data)
+		case !errors.Is(err, ca.ErrExists):
 			return err
 		}
-		log.Info("created CA", "dir", c.Data)
 	}
 	authorityCA, err := ca.Load(c.Data, ca.Config{})
 	if err != nil {
 		return err
 	}
-	store, err := openStore(c)
+	store, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -66,13 +76,23 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("server certificate: %w", err)
 	}
 
+	blocked, _ := c.blockedNetworks() // checked with the rest of the config
+	redirects := c.ValidationMaxRedirects
+	if redirects == 0 {
+		redirects = -1 // the validator reads 0 as its default
+	}
 	auth, err := authority.New(authority.Config{
-		Store:          store,
-		Signer:         authorityCA,
-		Validator:      challenges.New(challenges.Config{Resolver: challenges.NewResolver(c.Resolver), HTTPPort: c.HTTP01Port}),
-		Logger:         log,
-		CertValidity:   c.CertValidity,
-		TermsOfService: c.TermsOfService,
+		Store:  store,
+		Signer: authorityCA,
+		Validator: challenges.New(challenges.Config{
+			Resolver: challenges.NewResolver(c.Resolvers...), HTTPPort: c.HTTP01Port, TLSALPNPort: c.TLSALPN01Port,
+			Timeout: c.ValidationTimeout, MaxRedirects: redirects, MaxBody: c.ValidationMaxBody,
+			MaxConcurrent: c.ValidationMaxConcurrent, BlockedNetworks: blocked,
+		}),
+		Logger:            log,
+		CertValidity:      c.CertValidity,
+		TermsOfService:    c.TermsOfService,
+		DisableAuthzReuse: !c.AuthzReuse,
 	})
 	if err != nil {
 		return err
@@ -129,15 +149,24 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-// openStore opens the store --store names. Redis URLs arrive with the
-// Redis backend; everything else is the embedded store's file.
-func openStore(c config) (storage.Store, error) {
+// openStore opens the store --store names: a redis URL, or else the
+// embedded store's file.
+func openStore(ctx context.Context, c config) (storage.Store, error) {
 	path := c.Store
 	if path == "" {
 		path = filepath.Join(c.Data, "acmed.db")
 	}
 	if u, err := url.Parse(path); err == nil && strings.HasPrefix(u.Scheme, "redis") {
-		return nil, fmt.Errorf("--store %s: the Redis store is not available in this build", path)
+		if _, err := redis.ParseURL(path); err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		s, err := redis.Open(ctx, path, redis.Config{Retention: c.Retention, ReclaimAfter: c.ReclaimAfter})
+		if err != nil {
+			return nil, fmt.Errorf("--store %s: %w", redactURL(path), err)
+		}
+		return s, nil
 	}
 	path = strings.TrimPrefix(path, "file:")
 	s, err := embedded.Open(path, embedded.Config{})
@@ -176,6 +205,15 @@ func serverHosts(base *url.URL) []string {
 		hosts = append(hosts, h)
 	}
 	return hosts
+}
+
+// redactURL hides a password before a URL goes into a message.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 func splitList(s string) []string {

@@ -1,0 +1,85 @@
+// Package redis is acmed's production store: Redis 7.0 or later, standalone,
+// behind Sentinel or as a Cluster, shared by any number of acmed replicas
+// (DESIGN.md decision 5).
+//
+// # URL
+//
+//	redis://[user:pass@]host:port[/db]                       one server
+//	rediss://…                                               the same over TLS
+//	redis+sentinel://[user:pass@]host:port,host:port,…/MASTERNAME[/db]
+//	rediss+sentinel://…                                      Sentinel, TLS
+//	redis+cluster://[user:pass@]host:port,host:port,…        Cluster seed nodes
+//	rediss+cluster://…                                       Cluster, TLS
+//
+// A missing port means 6379 (26379 for sentinels); IPv6 addresses go in
+// brackets; user and password are percent-encoded and, with Sentinel, are
+// those of the data nodes. Query parameters:
+//
+//	dial_timeout=2s      per connection attempt
+//	read_timeout=2s      per reply
+//	write_timeout=2s     per command
+//	pool_size=N          connections per node (go-redis default: 10 per CPU)
+//	sentinel_username=   for the sentinels themselves (Sentinel only)
+//	sentinel_password=
+//
+// Timeouts are short, and no command is sent twice, so a request whose
+// Redis is down fails within seconds with storage.ErrUnavailable (HTTP 503)
+// rather than hang or, resent after a lost reply, apply twice.
+//
+// # Keys
+//
+// Every key starts with "acmed:". A {hash tag} picks the Cluster slot; all
+// of an account's orders, authorizations and indexes share {a:ACCOUNTID},
+// for the IDs the authority makes with storage.ScopedID ("ACCOUNTID.RANDOM").
+// An ID without a scope gets its own tag {o:ID}; it works, in fewer steps
+// that are each atomic (see createSpread).
+//
+//	key                                           type    value                 TTL
+//	acmed:{a:ACCOUNT}:account                     string  account JSON          none
+//	acmed:acctkey:THUMBPRINT                      string  account ID            none
+//	acmed:{a:ACCOUNT}:order:ORDERID               string  order JSON            Expires+OrderTTL; valid: Expires+Retention
+//	acmed:{a:ACCOUNT}:authz:AUTHZID               string  authorization JSON    Expires+OrderTTL, raised to the TTL of any order listing it, never lowered
+//	acmed:{a:ACCOUNT}:orders                      zset    order IDs by creation time (ms)  that of its longest-lived order; old entries trimmed on each add
+//	acmed:{a:ACCOUNT}:validauthz:TYPE:VALUE:W     string  authorization ID (W: 1 wildcard, 0 not)  that of the authorization
+//	acmed:cert:SERIAL                             string  certificate JSON      NotAfter+Retention
+//	acmed:nonce:NONCE                             string  ""                    until the nonce expires
+//	acmed:{jobs}                                  stream  job JSON, group "workers"  none; MAXLEN ~100000, handled jobs deleted
+//
+// TTLs are relative to Config.Now (PEXPIRE, not PEXPIREAT), so a store on a
+// test clock keeps keys as long as that clock says; a time already past
+// still gets one minute, so a write can be read back.
+//
+// Measured with MEMORY USAGE (Redis 7.0, TestMemoryPerIssuance, run with
+// -v), one issuance for a new account with one DNS name, a P-256
+// certificate and intermediate, leaves 4.6 KB: account 0.5, key index
+// 0.1, order 0.6, authorization 0.9, valid-authorization entry 0.2, order
+// list 0.2, certificate 2.2 (its PEM chain is base64 again inside JSON).
+// used_memory grows by 5.1 KB per issuance over 500, counting Redis's own
+// per-key overhead. A renewal by an existing account leaves about 3.9 KB.
+//
+// # Round trips
+//
+// Pinned by TestRoundTrips for scoped IDs:
+//
+//	1  Account, Order, Authorization, Authorizations (MGET), Certificate,
+//	   CreateOrder (one script), PutCertificate, PutNonce, ConsumeNonce,
+//	   Enqueue, Ping
+//	2  every Update* (GET, then a compare-and-set script), AccountByKey,
+//	   ValidAuthorization, AccountOrders (ZRANGE, then EXISTS pipelined),
+//	   CreateAccount (account, then key index: they are in different slots)
+//	4  UpdateAccount that changes the key (GET, claim, write, release)
+//
+// # Consistency
+//
+// Each Update* is a compare-and-set (DESIGN.md decision 2): a Lua script
+// writes only if the key still holds the bytes that were read, and applies
+// index changes in the same slot with it; a lost race rereads and calls fn
+// again, up to 20 times, then fails with storage.ErrConflict. Keys in
+// different slots (an account and its key index, unscoped IDs on a
+// Cluster) are written in an order that leaves nothing a reader could
+// trust half done, as each method's comment explains.
+//
+// Jobs are a stream read by the consumer group "workers": XREADGROUP hands
+// each job to one replica; a job unacknowledged for Config.ReclaimAfter is
+// taken over with XAUTOCLAIM by whichever replica looks next.
+package redis
