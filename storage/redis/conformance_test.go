@@ -9,6 +9,9 @@ import (
 	"github.com/acmed/acmed/storage/storagetest"
 )
 
+// The tests of this package flush the server they get. redistest.Start
+// starts one per test; REDIS_URL, if set, must name a server they may
+// empty, and not one another package's tests use at the same time.
 func TestConformance(t *testing.T) {
 	conformance(t, redistest.Start(t).URL)
 }
