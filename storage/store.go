@@ -76,8 +76,10 @@ type Certificates interface {
 type Nonces interface {
 	PutNonce(ctx context.Context, nonce string, expires time.Time) error
 	// ConsumeNonce reports whether the nonce existed unexpired, removing it
-	// atomically so it is accepted exactly once.
-	ConsumeNonce(ctx context.Context, nonce string) (bool, error)
+	// atomically so it is accepted exactly once. A non-empty next is kept
+	// as PutNonce would, in the same round trip: every request that spends
+	// a nonce is answered with a fresh one.
+	ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error)
 }
 
 // ScopedID joins an account ID and a random part into the ID of an order or

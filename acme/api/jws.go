@@ -165,7 +165,7 @@ type request struct {
 
 // authenticate applies every JWS rule of §6: media type, size, form,
 // algorithm, key reference, url, signature and nonce.
-func (s *Server) authenticate(ctx context.Context, r *http.Request, rule keyRule) (*request, error) {
+func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, r *http.Request, rule keyRule) (*request, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/jose+json" {
 		return nil, acme.UnsupportedMediaType("Content-Type must be application/jose+json")
@@ -218,7 +218,11 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, rule keyRule
 	if req.payload, err = p.verify(key); err != nil {
 		return nil, err
 	}
-	if err := s.auth.ConsumeNonce(ctx, h.Nonce); err != nil {
+	next, err := s.auth.ConsumeNonce(ctx, h.Nonce)
+	if next != "" {
+		w.Header().Set("Replay-Nonce", next)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return req, nil

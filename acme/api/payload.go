@@ -30,7 +30,7 @@ func postAsGet(req *request) error {
 // handle runs the common shape of every POST handler: authenticate, then
 // serve, translating any error into a problem.
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, rule keyRule, serve func(*request) error) {
-	req, err := s.authenticate(r.Context(), r, rule)
+	req, err := s.authenticate(r.Context(), w, r, rule)
 	if err == nil {
 		err = serve(req)
 	}

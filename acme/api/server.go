@@ -107,12 +107,37 @@ func (s *Server) indexLink(next http.Handler) http.Handler {
 }
 
 // replayNonce gives every POST response, errors included, a fresh nonce
-// (§6.5): clients rely on it to send their next request.
+// (§6.5): clients rely on it to send their next request. A request that
+// spent a nonce got its successor from the same store round trip; any other
+// response gets one issued as it is written.
 func (s *Server) replayNonce(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.setNonce(w, r)
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(&nonceWriter{ResponseWriter: w, s: s, r: r}, r)
 	})
+}
+
+type nonceWriter struct {
+	http.ResponseWriter
+	s      *Server
+	r      *http.Request
+	headed bool
+}
+
+func (w *nonceWriter) WriteHeader(code int) {
+	if !w.headed {
+		w.headed = true
+		if w.Header().Get("Replay-Nonce") == "" {
+			w.s.setNonce(w.ResponseWriter, w.r)
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *nonceWriter) Write(b []byte) (int, error) {
+	if !w.headed {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (s *Server) replayNonceOnPost(w http.ResponseWriter, r *http.Request) {

@@ -34,13 +34,18 @@ func (s *Store) PutNonce(ctx context.Context, nonce string, expires time.Time) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := s.now()
-	if !now.Before(expires) {
-		return nil
-	}
 	n := &s.nonces
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.put(nonce, expires, s.now())
+	return nil
+}
+
+// put keeps nonce unless it has expired; n.mu is held.
+func (n *nonces) put(nonce string, expires, now time.Time) {
+	if !now.Before(expires) {
+		return
+	}
 	n.m[nonce] = expires
 	if len(n.m) >= n.pruneAt {
 		for k, exp := range n.m {
@@ -50,11 +55,11 @@ func (s *Store) PutNonce(ctx context.Context, nonce string, expires time.Time) e
 		}
 		n.pruneAt = max(2*len(n.m), minPruneAt)
 	}
-	return nil
 }
 
-// ConsumeNonce removes the nonce, so under the lock it is accepted once.
-func (s *Store) ConsumeNonce(ctx context.Context, nonce string) (bool, error) {
+// ConsumeNonce removes the nonce, so under the lock it is accepted once,
+// and keeps next.
+func (s *Store) ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -62,6 +67,9 @@ func (s *Store) ConsumeNonce(ctx context.Context, nonce string) (bool, error) {
 	n := &s.nonces
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if next != "" {
+		n.put(next, nextExpires, now)
+	}
 	exp, ok := n.m[nonce]
 	if !ok {
 		return false, nil

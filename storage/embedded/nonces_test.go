@@ -55,7 +55,7 @@ func TestNonceExpiry(t *testing.T) {
 				t.Fatalf("PutNonce: %v", err)
 			}
 			clock.Advance(tc.advance)
-			ok, err := s.ConsumeNonce(ctx, "n")
+			ok, err := s.ConsumeNonce(ctx, "n", "", time.Time{})
 			if err != nil || ok != tc.want {
 				t.Fatalf("ConsumeNonce = %v, %v; want %v", ok, err, tc.want)
 			}

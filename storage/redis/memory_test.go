@@ -99,7 +99,7 @@ func issue(t *testing.T, s *redis.Store, i int, chain []byte) {
 	for j := range 4 { // one nonce per request: new account, order, challenge, finalize
 		n := fmt.Sprintf("nonce%017d%d", i, j)
 		must(s.PutNonce(ctx, n, now.Add(time.Hour)))
-		_, err := s.ConsumeNonce(ctx, n)
+		_, err := s.ConsumeNonce(ctx, n, "", time.Time{})
 		must(err)
 	}
 	acct := accountID(i)

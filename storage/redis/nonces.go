@@ -3,28 +3,45 @@ package redis
 import (
 	"context"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // PutNonce keeps nonce until expires by the store's clock; Redis drops it
 // then. One already expired is not kept, and not an error.
 func (s *Store) PutNonce(ctx context.Context, nonce string, expires time.Time) error {
-	ttl := expires.Sub(s.now())
-	if ttl <= 0 {
-		return nil
-	}
-	// PX rounds down to whole ms; a TTL under 1ms would be refused.
-	if err := s.rdb.Set(ctx, nonceKey(nonce), "", max(ttl, time.Millisecond)).Err(); err != nil {
-		return fail(ctx, "put nonce", err)
-	}
-	return nil
+	return s.nonceOps(ctx, "", nonce, expires, nil)
 }
 
 // ConsumeNonce deletes the nonce: DEL is atomic, so of any number of
-// replicas racing for it exactly one sees it deleted.
-func (s *Store) ConsumeNonce(ctx context.Context, nonce string) (bool, error) {
-	n, err := s.rdb.Del(ctx, nonceKey(nonce)).Result()
+// replicas racing for it exactly one sees it deleted. The next nonce is set
+// in the same pipeline.
+func (s *Store) ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error) {
+	var deleted int64
+	err := s.nonceOps(ctx, nonce, next, nextExpires, &deleted)
+	return deleted == 1, err
+}
+
+// nonceOps deletes used (if set, counting into deleted) and sets
+// next (if set and unexpired) in one round trip.
+func (s *Store) nonceOps(ctx context.Context, used, next string, nextExpires time.Time, deleted *int64) error {
+	ttl := nextExpires.Sub(s.now())
+	var del *goredis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		if used != "" {
+			del = p.Del(ctx, nonceKey(used))
+		}
+		if next != "" && ttl > 0 {
+			// PX rounds down to whole ms; a TTL under 1ms would be refused.
+			p.Set(ctx, nonceKey(next), "", max(ttl, time.Millisecond))
+		}
+		return nil
+	})
 	if err != nil {
-		return false, fail(ctx, "consume nonce", err)
+		return fail(ctx, "nonce", err)
 	}
-	return n == 1, nil
+	if del != nil && deleted != nil {
+		*deleted = del.Val()
+	}
+	return nil
 }

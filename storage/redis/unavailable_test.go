@@ -70,7 +70,7 @@ func TestRedisKilled(t *testing.T) {
 			return s.CreateOrder(ctx, &acme.Order{ID: storage.ScopedID("acct1", "o2"), AccountID: "acct1"}, nil)
 		}},
 		{"AccountOrders", func(ctx context.Context) error { _, _, err := s.AccountOrders(ctx, "acct1", "", 10); return err }},
-		{"ConsumeNonce", func(ctx context.Context) error { _, err := s.ConsumeNonce(ctx, "n"); return err }},
+		{"ConsumeNonce", func(ctx context.Context) error { _, err := s.ConsumeNonce(ctx, "n", "", time.Time{}); return err }},
 		{"Enqueue", func(ctx context.Context) error { return s.Enqueue(ctx, storage.Job{OrderID: order.ID}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,7 +14,7 @@ func testNonces(t *testing.T, open func(*testing.T) storage.Store) {
 		s, ctx := open(t), t.Context()
 		mustNot(t, "PutNonce", s.PutNonce(ctx, "n1", time.Now().Add(time.Minute)))
 		for i, want := range []bool{true, false} {
-			ok, err := s.ConsumeNonce(ctx, "n1")
+			ok, err := s.ConsumeNonce(ctx, "n1", "", time.Time{})
 			mustNot(t, "ConsumeNonce", err)
 			mustEqual(t, fmt.Sprintf("consume %d", i+1), ok, want)
 		}
@@ -22,7 +22,7 @@ func testNonces(t *testing.T, open func(*testing.T) storage.Store) {
 
 	t.Run("unknown", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		ok, err := s.ConsumeNonce(ctx, "never-issued")
+		ok, err := s.ConsumeNonce(ctx, "never-issued", "", time.Time{})
 		mustNot(t, "ConsumeNonce", err)
 		mustEqual(t, "accepted", ok, false)
 	})
@@ -32,9 +32,19 @@ func testNonces(t *testing.T, open func(*testing.T) storage.Store) {
 	t.Run("expired", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		mustNot(t, "PutNonce", s.PutNonce(ctx, "old", time.Now().Add(-time.Minute)))
-		ok, err := s.ConsumeNonce(ctx, "old")
+		ok, err := s.ConsumeNonce(ctx, "old", "", time.Time{})
 		mustNot(t, "ConsumeNonce", err)
 		mustEqual(t, "accepted", ok, false)
+	})
+
+	t.Run("consume keeps the next nonce", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		ok, err := s.ConsumeNonce(ctx, "spent", "fresh", time.Now().Add(time.Minute))
+		mustNot(t, "ConsumeNonce", err)
+		mustEqual(t, "unknown nonce accepted", ok, false)
+		ok, err = s.ConsumeNonce(ctx, "fresh", "", time.Time{})
+		mustNot(t, "ConsumeNonce", err)
+		mustEqual(t, "next nonce accepted", ok, true)
 	})
 
 	t.Run("racing consumers", func(t *testing.T) {
@@ -47,7 +57,7 @@ func testNonces(t *testing.T, open func(*testing.T) storage.Store) {
 		for range racers {
 			wg.Go(func() {
 				<-start
-				ok, err := s.ConsumeNonce(ctx, "n1")
+				ok, err := s.ConsumeNonce(ctx, "n1", "", time.Time{})
 				if err != nil {
 					t.Errorf("ConsumeNonce: %v", err)
 				}
