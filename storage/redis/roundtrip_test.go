@@ -155,7 +155,10 @@ func TestRoundTrips(t *testing.T) {
 			return err
 		}},
 		{"PutNonce", 1, func(i int) error { return s.PutNonce(ctx, fmt.Sprint(i), now.Add(time.Minute)) }},
-		{"ConsumeNonce", 1, func(i int) error { _, err := s.ConsumeNonce(ctx, fmt.Sprint(i), fmt.Sprint("next", i), now.Add(time.Minute)); return err }},
+		{"ConsumeNonce", 1, func(i int) error {
+			_, err := s.ConsumeNonce(ctx, fmt.Sprint(i), fmt.Sprint("next", i), now.Add(time.Minute))
+			return err
+		}},
 		{"Enqueue", 1, func(int) error { return s.Enqueue(ctx, storage.Job{OrderID: o.ID}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
