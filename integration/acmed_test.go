@@ -48,7 +48,7 @@ type server struct {
 
 // startAcmed runs acmed with args and waits for its ready message. The
 // process is stopped by PID when the test ends.
-func startAcmed(t *testing.T, data string, args ...string) *server {
+func startAcmed(t testing.TB, data string, args ...string) *server {
 	t.Helper()
 	args = append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(acmedBinary, args...)

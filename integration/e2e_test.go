@@ -22,7 +22,7 @@ import (
 	"github.com/acmed/acmed/challenges/challengetest"
 )
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	return newKeyNoT()
 }

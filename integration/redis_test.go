@@ -32,7 +32,7 @@ type cluster struct {
 	http01   *challengetest.HTTP01
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,7 +44,7 @@ func freePort(t *testing.T) int {
 
 // startReplicas runs n acmed processes on storeURL with one CA made by
 // `acmed init`, all announcing the same external URL.
-func startReplicas(t *testing.T, n int, storeURL string) *cluster {
+func startReplicas(t testing.TB, n int, storeURL string) *cluster {
 	t.Helper()
 	c := &cluster{dns: challengetest.StartDNS(t), http01: challengetest.StartHTTP01(t), rr: &roundRobin{}}
 	data := filepath.Join(t.TempDir(), "ca")
@@ -67,7 +67,7 @@ func startReplicas(t *testing.T, n int, storeURL string) *cluster {
 }
 
 // client registers an account through the balancer.
-func (c *cluster) client(t *testing.T, ctx context.Context) *acme.Client {
+func (c *cluster) client(t testing.TB, ctx context.Context) *acme.Client {
 	t.Helper()
 	cl := &acme.Client{Key: newKey(t), DirectoryURL: c.replicas[0].dir, HTTPClient: c.rr.client(c.replicas[0])}
 	if _, err := retry(ctx, func() (*acme.Account, error) { return cl.Register(ctx, &acme.Account{}, acme.AcceptTOS) }); err != nil {
@@ -87,7 +87,7 @@ type issued struct {
 // load issues n certificates with workers clients at once and closes
 // reached after the k-th success, so the test can break something mid-run
 // from its own goroutine. Any issuance that fails fails the test.
-func (c *cluster) load(t *testing.T, ctx context.Context, n, workers, k int, reached chan<- struct{}) []issued {
+func (c *cluster) load(t testing.TB, ctx context.Context, n, workers, k int, reached chan<- struct{}) []issued {
 	t.Helper()
 	names := make(chan string, n)
 	for i := range n {
@@ -353,5 +353,35 @@ func TestRedisCluster(t *testing.T) {
 	fetchAll(t, ctx, got)
 	if err := got[0].client.RevokeCert(ctx, nil, got[0].leaf, acme.CRLReasonSuperseded); err != nil {
 		t.Fatalf("revoke: %v", err)
+	}
+}
+
+// BenchmarkIssuance measures whole issuances per second through the
+// balancer, 8 clients at once, with the embedded store (one replica) and
+// with Redis behind one and three replicas. Run:
+//
+//	go test -run XXX -bench Issuance -benchtime 200x ./integration/
+func BenchmarkIssuance(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		replicas int
+		redis    bool
+	}{{"embedded/1", 1, false}, {"redis/1", 1, true}, {"redis/3", 3, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			store := filepath.Join(b.TempDir(), "acmed.db")
+			if bc.redis {
+				store = redistest.Start(b).URL
+			}
+			c := startReplicas(b, bc.replicas, store)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			b.ResetTimer()
+			got := c.load(b, ctx, b.N, 8, 0, nil)
+			b.StopTimer()
+			if len(got) != b.N {
+				b.Fatalf("%d of %d issuances completed", len(got), b.N)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "issuances/s")
+		})
 	}
 }
