@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -309,6 +311,7 @@ func TestRedisRestart(t *testing.T) {
 	got := c.loadAround(t, ctx, 40, 4, 10, func() {
 		r.Stop(t)
 		waitReady(t, c.replicas[0], 503)
+		assertUnavailable(t, c.replicas[0])
 		r.Restart(t)
 		waitReady(t, c.replicas[0], 200)
 	})
@@ -383,5 +386,31 @@ func BenchmarkIssuance(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "issuances/s")
 		})
+	}
+}
+
+// assertUnavailable checks what a client gets while the store is down: a
+// serverInternal problem with 503 and Retry-After in seconds.
+func assertUnavailable(t *testing.T, s *server) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, strings.TrimSuffix(s.dir, "/directory")+"/acme/new-nonce", nil)
+	resp, err := s.httpClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
+		resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("new-nonce while Redis is down: %d, Retry-After %q, Content-Type %q",
+			resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"))
+	}
+	resp, err = s.httpClient().Get(strings.TrimSuffix(s.dir, "/directory") + "/acme/new-nonce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p struct{ Type string }
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || p.Type != "urn:ietf:params:acme:error:serverInternal" {
+		t.Fatalf("problem while Redis is down: %v %q", err, p.Type)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/acmed/acmed/acme/api"
 	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/ca"
@@ -42,6 +44,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// go-redis logs connection trouble through a process-wide logger; route
+	// it into ours, where an outage is already reported once per request.
+	goredis.SetLogger(redisLogger{log})
 	if !ca.Exists(c.Data) {
 		// Another replica may create the same CA at the same moment: its
 		// ErrExists is success here.
@@ -205,6 +210,13 @@ func serverHosts(base *url.URL) []string {
 		hosts = append(hosts, h)
 	}
 	return hosts
+}
+
+// redisLogger adapts go-redis's logger to slog, at debug level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
 }
 
 // redactURL hides a password before a URL goes into a message.
