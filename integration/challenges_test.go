@@ -106,31 +106,12 @@ func TestChallengeTypes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("new order: %v", err)
 			}
-			for _, u := range o.AuthzURLs {
-				z, err := c.GetAuthorization(ctx, u)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var chal *acme.Challenge
-				for _, ch := range z.Challenges {
-					if ch.Type == tt.typ {
-						chal = ch
-					}
-				}
-				if chal == nil {
-					t.Fatalf("%s offers no %s", z.Identifier.Value, tt.typ)
-				}
+			authorize(t, ctx, c, o, tt.typ, func(z *acme.Authorization, chal *acme.Challenge) {
 				if z.Wildcard && len(z.Challenges) != 1 {
 					t.Fatalf("wildcard authorization offers %d challenges, want dns-01 only", len(z.Challenges))
 				}
 				r.answer(t, c, z, chal)
-				if _, err := c.Accept(ctx, chal); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := c.WaitAuthorization(ctx, u); err != nil {
-					t.Fatalf("%s via %s: %v", z.Identifier.Value, tt.typ, err)
-				}
-			}
+			})
 			tmpl := &x509.CertificateRequest{}
 			var names []string
 			for _, id := range tt.ids {

@@ -52,32 +52,13 @@ func issue(t *testing.T, ctx context.Context, c *acme.Client, h *challengetest.H
 	if err != nil {
 		t.Fatalf("new order: %v", err)
 	}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var chal *acme.Challenge
-		for _, ch := range z.Challenges {
-			if ch.Type == "http-01" {
-				chal = ch
-			}
-		}
-		if chal == nil {
-			t.Fatalf("authorization for %s offers no http-01", z.Identifier.Value)
-		}
+	authorize(t, ctx, c, o, "http-01", func(_ *acme.Authorization, chal *acme.Challenge) {
 		resp, err := c.HTTP01ChallengeResponse(chal.Token)
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.Set(chal.Token, resp)
-		if _, err := c.Accept(ctx, chal); err != nil {
-			t.Fatalf("accept: %v", err)
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatalf("authorization %s: %v", z.Identifier.Value, err)
-		}
-	}
+	})
 	if o, err = c.WaitOrder(ctx, o.URI); err != nil || o.Status != acme.StatusReady {
 		t.Fatalf("order not ready: %v %+v", err, o)
 	}
@@ -95,6 +76,34 @@ func issue(t *testing.T, ctx context.Context, c *acme.Client, h *challengetest.H
 		t.Fatalf("download %s: %v", certURL, err)
 	}
 	return der, key
+}
+
+// authorize answers the challenge of type typ of every authorization of o,
+// through answer, and waits for each to be valid.
+func authorize(t *testing.T, ctx context.Context, c *acme.Client, o *acme.Order, typ string, answer func(*acme.Authorization, *acme.Challenge)) {
+	t.Helper()
+	for _, u := range o.AuthzURLs {
+		z, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chal *acme.Challenge
+		for _, ch := range z.Challenges {
+			if ch.Type == typ {
+				chal = ch
+			}
+		}
+		if chal == nil {
+			t.Fatalf("authorization for %s offers no %s", z.Identifier.Value, typ)
+		}
+		answer(z, chal)
+		if _, err := c.Accept(ctx, chal); err != nil {
+			t.Fatalf("accept: %v", err)
+		}
+		if _, err := c.WaitAuthorization(ctx, u); err != nil {
+			t.Fatalf("authorization %s via %s: %v", z.Identifier.Value, typ, err)
+		}
+	}
 }
 
 // verifyChain checks the chain against root.pem alone and the names.
