@@ -70,7 +70,7 @@ func create[T any](ctx context.Context, s *Store, r resource[T], v *T, index fun
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		return insert(tx, r, v, index)
 	})
 }
@@ -91,8 +91,9 @@ func insert[T any](tx *bolt.Tx, r resource[T], v *T, index func(*bolt.Tx) error)
 
 // update is the compare-and-set behind every UpdateX. bbolt admits one
 // write transaction at a time, so reading, calling fn and writing inside one
-// transaction leaves no gap for another writer: fn runs once, on a copy
-// nobody else sees, and no retry loop is needed. reindex, if not nil, keeps
+// transaction leaves no gap for another writer, and no retry loop is
+// needed. fn runs on a copy nobody else sees; it may run twice when bbolt
+// re-runs a failed batch alone, which the contract allows (fn is pure). reindex, if not nil, keeps
 // indexes in step with the change in the same transaction. An error from fn
 // is returned as is, and bbolt rolls the transaction back.
 func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn func(*T) error, reindex func(tx *bolt.Tx, old, cur *T) error) (*T, error) {
@@ -100,7 +101,7 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 		return nil, err
 	}
 	var out *T
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(r.bucket))
 		raw := b.Get([]byte(key))
 		if raw == nil {

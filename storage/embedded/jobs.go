@@ -23,7 +23,7 @@ func (s *Store) Enqueue(ctx context.Context, j storage.Job) error {
 	if err != nil {
 		return fmt.Errorf("embedded store: encode job: %w", err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucketJobs))
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -131,7 +131,7 @@ func (s *Store) nextJob(after uint64) (seq uint64, job storage.Job, ok bool, err
 }
 
 func (s *Store) deleteJob(seq uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(bucketJobs)).Delete(seqKey(seq))
 	})
 }

@@ -26,7 +26,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *acme.Order, authzList []*acm
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		err := insert(tx, orders, o, func(tx *bolt.Tx) error {
 			list := tx.Bucket([]byte(bucketAccountOrders))
 			seq, err := list.NextSequence()

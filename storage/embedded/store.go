@@ -99,6 +99,10 @@ func Open(path string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
 	}
+	// Writes go through db.Batch: concurrent requests share one fsync
+	// instead of queueing for one each. A short delay keeps a lone writer
+	// from waiting for company that is not coming.
+	db.MaxBatchDelay = time.Millisecond
 	if err := db.Update(createBuckets); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
