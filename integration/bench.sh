@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# make bench: Go benchmarks of the hot paths and the crypto floor, then
+# acmebench against a freshly started acmed with the embedded store and with
+# Redis, at c=1, 8 and 32. Results go to bench-results/ (JSON lines for
+# acmebench, benchmark text for Go).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${BENCH_OUT:-bench-results}
+n=${BENCH_N:-200}
+mkdir -p "$out"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/acmed" ./cmd/acmed
+go build -o "$work/acmebench" ./cmd/acmebench
+
+echo "== Go benchmarks -> $out/go-bench.txt"
+go test -run XXX -bench 'CryptoFloor|ParseAndVerifyJWS|Nonce|NewOrder|Finalize' -benchtime 2s ./ca/ ./acme/... | tee "$out/go-bench.txt"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# wait_for FILE PATTERN: poll a log until the pattern appears (30 s at most).
+wait_for() {
+  for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
+}
+
+results="$out/acmebench.jsonl"
+: > "$results"
+for store in embedded redis; do
+  store_flag=()
+  if [ "$store" = redis ]; then
+    command -v redis-server >/dev/null || { echo "bench: redis-server not found, skipping Redis runs" >&2; continue; }
+    rport=$(free_port)
+    redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no > "$work/redis.log" 2>&1 &
+    pids+=($!)
+    wait_for "$work/redis.log" "Ready to accept connections"
+    store_flag=(--store "redis://127.0.0.1:$rport/0")
+  fi
+  for c in 1 8 32; do
+    data="$work/data-$store-$c"
+    http=$(free_port); tls=$(free_port); dns=$(free_port)
+    [ "$store" = redis ] && redis-cli -p "$rport" flushall >/dev/null
+    "$work/acmed" serve --data "$data" --listen 127.0.0.1:0 "${store_flag[@]}" \
+      --resolver "127.0.0.1:$dns" --http01-port "$http" --tlsalpn01-port "$tls" \
+      > "$work/acmed-$store-$c.out" 2> "$work/acmed-$store-$c.log" &
+    apid=$!
+    pids+=($apid)
+    wait_for "$work/acmed-$store-$c.out" "directory:"
+    dir=$(awk '/directory:/ {print $2}' "$work/acmed-$store-$c.out")
+    echo "== acmebench store=$store c=$c n=$n"
+    "$work/acmebench" -dir "$dir" -ca-root "$data/root.pem" -n "$n" -c "$c" -challenge http-01 \
+      -http-port "$http" -tls-port "$tls" -dns-addr "127.0.0.1:$dns" -server-pid "$apid" -timeout 5m \
+      2> "$work/bench-$store-$c.err" | sed "s/^{/{\"store\":\"$store\",/" | tee -a "$results"
+    kill "$apid"; wait "$apid" 2>/dev/null || true
+  done
+done
+echo "== results in $results and $out/go-bench.txt"
