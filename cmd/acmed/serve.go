@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -115,6 +116,14 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	if c.DebugListen != "" {
+		stop, err := serveDebug(c.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -236,4 +245,21 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// serveDebug serves pprof on its own listener, never on the ACME port.
+func serveDebug(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving pprof", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
