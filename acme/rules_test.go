@@ -96,10 +96,12 @@ func TestCertWindow(t *testing.T) {
 		wantNB time.Time
 		wantNA time.Time
 	}{
-		{"defaults", time.Time{}, time.Time{}, true, t0.Add(-time.Minute), t0.Add(-time.Minute + week)},
+		{"defaults", time.Time{}, time.Time{}, true, t0.Add(-time.Minute), t0.Add(week)},
+		{"future notBefore", t0.Add(time.Hour), time.Time{}, true, t0.Add(time.Hour), t0.Add(time.Hour + week)},
 		{"explicit", t0, t0.Add(time.Hour), true, t0, t0.Add(time.Hour)},
 		{"only notAfter", time.Time{}, t0.Add(time.Hour), true, t0.Add(-time.Minute), t0.Add(time.Hour)},
 		{"too long", t0, t0.Add(week + time.Second), false, time.Time{}, time.Time{}},
+		{"past notBefore, full week", t0.Add(-30 * time.Minute), t0.Add(week), true, t0.Add(-30 * time.Minute), t0.Add(week)},
 		{"reversed", t0.Add(time.Hour), t0, false, time.Time{}, time.Time{}},
 		{"past notAfter", t0.Add(-50 * time.Minute), t0.Add(-time.Minute), false, time.Time{}, time.Time{}},
 		{"notBefore far past", t0.Add(-2 * time.Hour), t0.Add(time.Hour), false, time.Time{}, time.Time{}},
@@ -164,5 +166,14 @@ func TestCheckCSR(t *testing.T) {
 		if tt.ok != (p == nil) || (p != nil && !errors.Is(p, ErrBadCSR)) {
 			t.Errorf("%s: CheckCSR = %v", tt.name, p)
 		}
+	}
+}
+
+// A validity as short as the minimum still yields a usable window: the
+// backdate does not eat into it.
+func TestCertWindowShortValidity(t *testing.T) {
+	nb, na, p := CertWindow(t0, time.Time{}, time.Time{}, time.Minute)
+	if p != nil || !na.Equal(t0.Add(time.Minute)) || !nb.Equal(t0.Add(-time.Minute)) {
+		t.Fatalf("CertWindow with 1m validity = %s..%s, %v", nb, na, p)
 	}
 }

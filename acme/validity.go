@@ -10,16 +10,22 @@ const backdate = time.Minute
 const earliestNotBefore = time.Hour
 
 // CertWindow decides a certificate's validity from the notBefore/notAfter an
-// order asked for (zero when not asked), at time now, with at most maxValidity
-// between them (RFC 8555 §7.4 leaves the policy to the server).
+// order asked for (zero when not asked), at time now: at most maxValidity
+// from issuance (or from a later notBefore) to notAfter. The backdate is
+// not counted, so a short --cert-validity still leaves its whole span.
+// RFC 8555 §7.4 leaves the policy to the server.
 func CertWindow(now, notBefore, notAfter time.Time, maxValidity time.Duration) (time.Time, time.Time, *Problem) {
 	nb := notBefore
 	if nb.IsZero() {
 		nb = now.Add(-backdate)
 	}
+	start := now
+	if nb.After(now) {
+		start = nb
+	}
 	na := notAfter
 	if na.IsZero() {
-		na = nb.Add(maxValidity)
+		na = start.Add(maxValidity)
 	}
 	switch {
 	case nb.Before(now.Add(-earliestNotBefore)):
@@ -30,8 +36,8 @@ func CertWindow(now, notBefore, notAfter time.Time, maxValidity time.Duration) (
 		return nb, na, Malformed("notAfter must be later than notBefore")
 	case !na.After(now):
 		return nb, na, Malformed("notAfter %s is in the past", na.Format(time.RFC3339))
-	case na.Sub(nb) > maxValidity:
-		return nb, na, Malformed("requested validity %s exceeds the maximum of %s", na.Sub(nb), maxValidity)
+	case na.Sub(start) > maxValidity:
+		return nb, na, Malformed("requested validity %s exceeds the maximum of %s", na.Sub(start), maxValidity)
 	}
 	return nb.UTC(), na.UTC(), nil
 }

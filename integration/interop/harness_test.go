@@ -1,0 +1,641 @@
+// Package interop drives real ACME clients (certbot, lego, Caddy) against a
+// real acmed process, with real Redis, a real DNS server and the clients'
+// own http-01 and tls-alpn-01 responders, all on loopback.
+//
+// Install the clients with tools.sh (or `make interop`, which runs it first).
+// A missing client skips its test, or fails it when CI is "true". Each test
+// writes the clients' and acmed's output to files in its log directory
+// ($INTEROP_LOG_DIR/<test> when set, relative to this directory, else a
+// temporary directory) and, when it fails, prints the last lines of each.
+// README.md has the table of what each client covers.
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/acmed/acmed/challenges/challengetest"
+	"github.com/acmed/acmed/storage/redis/redistest"
+)
+
+const (
+	// tailLines is how much of each log a failing test prints.
+	tailLines = 80
+	// clientTimeout bounds one run of a client command.
+	clientTimeout = 3 * time.Minute
+	// stopTimeout is how long a process gets after SIGTERM before SIGKILL.
+	stopTimeout = 10 * time.Second
+	// logWait bounds waiting for a line in acmed's log.
+	logWait = 15 * time.Second
+)
+
+// acmedBinary is built once per test run by TestMain.
+var acmedBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "acmed-interop-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	acmedBinary = filepath.Join(dir, "acmed")
+	// Built in the server's own module, with its go.mod and go.sum: this
+	// module only replaces it to reach the test helpers.
+	build := exec.Command("go", "build", "-o", acmedBinary, "github.com/acmed/acmed/cmd/acmed")
+	build.Dir = filepath.Join("..", "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintln(os.Stderr, "building acmed:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// binDir is where tools.sh puts the clients it builds: $INTEROP_BIN, or
+// .bin beside this file.
+func binDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("INTEROP_BIN")
+	if dir == "" {
+		dir = ".bin"
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// needTool returns the path of a client: a file in .bin when local, else a
+// command on PATH. A missing one skips the test, or fails it on CI.
+func needTool(t testing.TB, name string, local bool) string {
+	t.Helper()
+	var path string
+	var err error
+	if local {
+		path = filepath.Join(binDir(t), name)
+		_, err = os.Stat(path)
+	} else {
+		path, err = exec.LookPath(name)
+	}
+	if err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("%s not found (%v): run integration/interop/tools.sh", name, err)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// env is one client test's world: Redis, the test DNS with its management
+// API, and an acmed process whose http-01 and tls-alpn-01 validations go to
+// ports the client under test listens on.
+type env struct {
+	t    *testing.T // the top-level test, whose end stops everything
+	logs string     // directory of every log file of this test
+
+	dns  *challengetest.DNS
+	mgmt string // base URL of the DNS management API, for the clients' hooks
+
+	// httpPort and alpnPort are where acmed validates http-01 and
+	// tls-alpn-01: the client under test serves them there.
+	httpPort, alpnPort int
+
+	acmed *acmed
+
+	mu       sync.Mutex
+	logFiles []string // tailed on failure, in this order
+}
+
+// acmed is a running acmed process.
+type acmed struct {
+	dirURL   string // the directory URL
+	data     string
+	rootFile string // acmed-data/root.pem
+	roots    *x509.CertPool
+	log      string // acmed's stderr
+}
+
+// newEnv starts Redis, the DNS server and its API, and acmed with extra
+// flags. Everything is stopped when the test ends.
+func newEnv(t *testing.T, acmedArgs ...string) *env {
+	t.Helper()
+	e := &env{t: t, logs: logDir(t)}
+	t.Logf("logs in %s", e.logs)
+	// Registered first, so it runs last: after every process has stopped and
+	// flushed its output.
+	t.Cleanup(e.dumpLogsOnFailure)
+
+	// A Redis of its own even when REDIS_URL names a shared one (WithAOF
+	// asks for that): acmed replicas sharing a store share the validation
+	// queue, and each acmed here must validate on its own client's ports.
+	rds := redistest.Start(t, redistest.WithAOF())
+
+	d, err := challengetest.ListenDNS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	e.dns = d
+	api := httptest.NewServer(logRequests(challengetest.NewAPI(d, nil, nil), e.logFile("dns-api.log")))
+	t.Cleanup(api.Close)
+	e.mgmt = api.URL
+
+	e.httpPort, e.alpnPort = freePort(t), freePort(t)
+	args := append([]string{
+		"serve",
+		"--store", rds.URL,
+		"--resolver", d.Addr,
+		"--http01-port", fmt.Sprint(e.httpPort),
+		"--tlsalpn01-port", fmt.Sprint(e.alpnPort),
+		"--listen", "127.0.0.1:0",
+		"--data", filepath.Join(t.TempDir(), "acmed-data"),
+		"--log-level", "debug",
+	}, acmedArgs...)
+	e.acmed = e.startAcmed(args)
+	return e
+}
+
+// dualStack gives name the AAAA record ::1 beside the default A 127.0.0.1.
+// The clients' own http-01 and tls-alpn-01 servers listen on 127.0.0.1
+// only, so acmed must fall back to IPv4 when IPv6 is refused, as
+// certbot --standalone and lego users rely on.
+func (e *env) dualStack(name string) {
+	e.dns.AddA(name, netip.IPv6Loopback())
+}
+
+// logDir is $INTEROP_LOG_DIR/<test name>, or a temporary directory.
+func logDir(t *testing.T) string {
+	base := os.Getenv("INTEROP_LOG_DIR")
+	if base == "" {
+		return t.TempDir()
+	}
+	dir, err := filepath.Abs(filepath.Join(base, strings.ReplaceAll(t.Name(), "/", "_")))
+	if err == nil {
+		_ = os.RemoveAll(dir)
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// logFile is the path of a log file in the test's log directory, which is
+// tailed if the test fails.
+func (e *env) logFile(name string) string {
+	p := filepath.Join(e.logs, name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !slices.Contains(e.logFiles, p) {
+		e.logFiles = append(e.logFiles, p)
+	}
+	return p
+}
+
+func (e *env) dumpLogsOnFailure() {
+	if !e.t.Failed() {
+		return
+	}
+	e.mu.Lock()
+	files := slices.Clone(e.logFiles)
+	e.mu.Unlock()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		e.t.Logf("---- last %d lines of %s ----\n%s", tailLines, f, tail(string(b), tailLines))
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// logRequests writes one line per management API call, so a failing dns-01
+// run shows what the client's hook asked for.
+func logRequests(h http.Handler, path string) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		mu.Lock()
+		defer mu.Unlock()
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			fmt.Fprintf(f, "%s %s %s %s -> %d\n", time.Now().Format(time.RFC3339Nano), r.Method, r.URL.Path, body, rec.status)
+			f.Close()
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+// freePort is a TCP port nothing listens on right now, on loopback and on
+// all addresses (Caddy binds the wildcard address), never handed out twice
+// in this test binary.
+func freePort(t testing.TB) int {
+	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if portsUsed[p] {
+			continue
+		}
+		if l2, err := net.Listen("tcp", fmt.Sprintf(":%d", p)); err == nil {
+			l2.Close()
+			portsUsed[p] = true
+			return p
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// startAcmed runs acmed and waits for its ready message.
+func (e *env) startAcmed(args []string) *acmed {
+	t := e.t
+	t.Helper()
+	a := &acmed{log: e.logFile("acmed.log")}
+	for i, arg := range args {
+		if arg == "--data" {
+			a.data = args[i+1]
+		}
+	}
+	// acmed prints its directory URL on stdout, which start picks out.
+	p := e.start("acmed", a.log, nil, acmedBinary, args...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if u := p.readyURL(); u != "" {
+			a.dirURL = u
+			break
+		}
+		if p.exited() {
+			t.Fatalf("acmed exited before it was ready: %v", p.err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("acmed did not print its directory URL within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.rootFile = filepath.Join(a.data, "root.pem")
+	rootPEM, err := os.ReadFile(a.rootFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.roots = x509.NewCertPool()
+	if !a.roots.AppendCertsFromPEM(rootPEM) {
+		t.Fatal("root.pem holds no certificate")
+	}
+	t.Logf("acmed %s (root %s, http-01 port %d, tls-alpn-01 port %d)", a.dirURL, a.rootFile, e.httpPort, e.alpnPort)
+	return a
+}
+
+// proc is a background process of a test.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it has exited
+	err  error         // its exit, once done
+
+	mu  sync.Mutex
+	dir string // the directory URL from acmed's ready line
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) readyURL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dir
+}
+
+// start runs a long-lived process (acmed, Caddy) in its own process group
+// with its output appended to logPath; it is stopped by PID when the test
+// ends: SIGTERM to the group, SIGKILL after stopTimeout.
+func (e *env) start(name, logPath string, environ []string, bin string, args ...string) *proc {
+	t := e.t
+	t.Helper()
+	logF, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(logF, "==== %s $ %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), environ...)
+	cmd.Stderr = logF
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		logF.Close()
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	copied := make(chan struct{})
+	go func() {
+		// Stdout goes to the log too; acmed's ready line is picked out.
+		defer close(copied)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logF, line)
+			if u, ok := strings.CutPrefix(strings.TrimSpace(line), "directory:"); ok {
+				p.mu.Lock()
+				p.dir = strings.TrimSpace(u)
+				p.mu.Unlock()
+			}
+		}
+		_, _ = io.Copy(logF, stdout)
+	}()
+	go func() {
+		<-copied
+		p.err = cmd.Wait()
+		logF.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop ends the process group by the leader's PID and waits for it.
+func (p *proc) stop(t testing.TB) {
+	if p.exited() {
+		return
+	}
+	pid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(stopTimeout):
+	}
+	t.Logf("%s (pid %d) ignored SIGTERM for %v; killing it", p.name, pid, stopTimeout)
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		t.Errorf("%s (pid %d) still running after SIGKILL", p.name, pid)
+	}
+}
+
+// run runs a client command to completion within clientTimeout, its output
+// appended to logPath. A non-zero exit fails the test.
+func (e *env) run(t testing.TB, logPath string, environ []string, bin string, args ...string) {
+	t.Helper()
+	if err := e.runErr(t, logPath, environ, bin, args...); err != nil {
+		t.Fatalf("%s %s: %v (its output is in %s)", filepath.Base(bin), strings.Join(args, " "), err, logPath)
+	}
+}
+
+func (e *env) runErr(t testing.TB, logPath string, environ []string, bin string, args ...string) error {
+	t.Helper()
+	logF, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logF.Close()
+	fmt.Fprintf(logF, "==== %s $ %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), environ...)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = logF, logF
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The client and whatever it started (hooks) go together.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = stopTimeout
+	start := time.Now()
+	err = cmd.Run()
+	fmt.Fprintf(logF, "==== exit: %v after %v\n", errOrOK(err), time.Since(start).Round(time.Millisecond))
+	if ctx.Err() != nil {
+		return fmt.Errorf("no exit within %v: %w", clientTimeout, err)
+	}
+	return err
+}
+
+func errOrOK(err error) string {
+	if err == nil {
+		return "0"
+	}
+	return err.Error()
+}
+
+// writeScript writes an executable shell script into the test's temp dir.
+func writeScript(t testing.TB, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitLog waits until acmed's log has a line containing every one of parts
+// and returns it.
+func (e *env) waitLog(t testing.TB, parts ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(logWait)
+	for {
+		b, _ := os.ReadFile(e.acmed.log)
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if containsAll(line, parts) {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acmed's log has no line with %q after %v", parts, logWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logLines are the lines of acmed's log containing every one of parts.
+func (e *env) logLines(parts ...string) []string {
+	b, _ := os.ReadFile(e.acmed.log)
+	var out []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if containsAll(line, parts) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func containsAll(line string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(line, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// serialHex is how acmed's log names a certificate.
+func serialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
+
+// Who revoked, as acmed's audit record says (by=...).
+const (
+	byAccount = "by=account:"
+	byCertKey = "by=certificate-key"
+)
+
+// waitRevoked asserts that acmed logged the revocation of leaf, with that
+// reason code, by the account key or the certificate key.
+func (e *env) waitRevoked(t testing.TB, leaf *x509.Certificate, reason int, by string) {
+	t.Helper()
+	line := e.waitLog(t, "msg=audit", "event=certificate.revoke", "serial="+serialHex(leaf)+" ")
+	if want := fmt.Sprintf("reason=%d ", reason); !strings.Contains(line, want) || !strings.Contains(line, by) {
+		t.Errorf("revocation of %s: want %q and %q in %q", serialHex(leaf), want, by, line)
+	}
+}
+
+// readChain parses every certificate of PEM files, in order.
+func readChain(t testing.TB, files ...string) []*x509.Certificate {
+	t.Helper()
+	var certs []*x509.Certificate
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			var block *pem.Block
+			block, b = pem.Decode(b)
+			if block == nil {
+				break
+			}
+			if block.Type != "CERTIFICATE" {
+				continue
+			}
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			certs = append(certs, c)
+		}
+	}
+	if len(certs) == 0 {
+		t.Fatalf("%v hold no certificate", files)
+	}
+	return certs
+}
+
+// checkChain asserts that chain[0] is a certificate for exactly names that
+// chains to acmed's root through the rest of chain, and that acmed logged
+// its issuance. It returns the leaf.
+func (e *env) checkChain(t testing.TB, chain []*x509.Certificate, names ...string) *x509.Certificate {
+	t.Helper()
+	leaf := chain[0]
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         e.acmed.roots,
+		Intermediates: inter,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}); err != nil {
+		t.Fatalf("certificate %s (%v) does not chain to acmed's root: %v", serialHex(leaf), leaf.DNSNames, err)
+	}
+	got := slices.Sorted(slices.Values(leaf.DNSNames))
+	want := slices.Sorted(slices.Values(names))
+	if !slices.Equal(got, want) || len(leaf.IPAddresses) != 0 || len(leaf.EmailAddresses) != 0 || len(leaf.URIs) != 0 {
+		t.Fatalf("certificate %s covers DNS %v, IP %v, email %v, URI %v; want exactly DNS %v",
+			serialHex(leaf), got, leaf.IPAddresses, leaf.EmailAddresses, leaf.URIs, want)
+	}
+	e.waitLog(t, "msg=audit", "event=certificate.issue", "serial="+serialHex(leaf)+" ")
+	return leaf
+}
+
+// checkCertFile is checkChain on the certificates of PEM files.
+func (e *env) checkCertFile(t testing.TB, names []string, files ...string) *x509.Certificate {
+	t.Helper()
+	return e.checkChain(t, readChain(t, files...), names...)
+}
+
+// validated asserts that acmed validated name with challenge type typ, and
+// never with another type.
+func (e *env) validated(t testing.TB, name, typ string) {
+	t.Helper()
+	e.waitLog(t, "validation succeeded", "identifier="+name+" ", "type="+typ)
+	for _, line := range e.logLines("validation succeeded", "identifier="+name+" ") {
+		if !strings.Contains(line, "type="+typ) {
+			t.Errorf("%s validated with another type than %s: %s", name, typ, line)
+		}
+	}
+}
+
+// eventually calls f every interval until it returns nil, or until timeout
+// has passed and returns f's last error.
+func eventually(timeout, every time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still failing after %v: %w", timeout, err)
+		}
+		time.Sleep(every)
+	}
+}
