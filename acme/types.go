@@ -69,6 +69,8 @@ type Order struct {
 	CSR         []byte // DER, kept from finalize until the certificate is issued
 	CertSerial  string
 	CreatedAt   time.Time
+	// Queued is when the issuance job was last queued, while processing.
+	Queued time.Time
 }
 
 // Authorization is an ACME authorization (RFC 8555 §7.1.4) with its
@@ -90,7 +92,9 @@ type Challenge struct {
 	Token     string
 	Status    Status
 	Validated time.Time
-	Error     *Problem
+	// Queued is when the validation job was last queued, while processing.
+	Queued time.Time
+	Error  *Problem
 }
 
 // Certificate is an issued certificate and its revocation state.

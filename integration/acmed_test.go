@@ -3,18 +3,16 @@
 package integration
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/acmed/acmed/integration/acmedtest"
 )
 
 // acmedBinary is built once per test run by TestMain.
@@ -25,12 +23,10 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	acmedBinary = filepath.Join(dir, "acmed")
-	build := exec.Command("go", "build", "-o", acmedBinary, "github.com/acmed/acmed/cmd/acmed")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	acmedBinary, err = acmedtest.Build(dir)
+	if err != nil {
 		os.RemoveAll(dir)
-		panic("building acmed: " + err.Error())
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -39,6 +35,7 @@ func TestMain(m *testing.M) {
 
 // server is a running acmed process.
 type server struct {
+	*acmedtest.Process
 	dir  string // the directory URL
 	data string
 	log  string // the process's stderr
@@ -51,55 +48,8 @@ type server struct {
 func startAcmed(t testing.TB, data string, args ...string) *server {
 	t.Helper()
 	args = append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, args...)
-	cmd := exec.Command(acmedBinary, args...)
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "acmed.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(logFile.Name())
-			t.Logf("acmed log:\n%s", log)
-		}
-		logFile.Close()
-	})
-
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "directory:"); ok {
-				found <- strings.TrimSpace(u)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	s := &server{data: data, cmd: cmd, log: logFile.Name()}
-	select {
-	case s.dir = <-found:
-	case <-exited:
-		log, _ := os.ReadFile(logFile.Name())
-		t.Fatalf("acmed exited before it was ready:\n%s", log)
-	case <-time.After(30 * time.Second):
-		t.Fatal("acmed did not print its directory URL within 30s")
-	}
+	p := acmedtest.Start(t, acmedBinary, args...)
+	s := &server{Process: p, dir: p.Directory, data: data, log: p.Log, cmd: p.Cmd}
 	rootPEM, err := os.ReadFile(filepath.Join(data, "root.pem"))
 	if err != nil {
 		t.Fatal(err)

@@ -213,7 +213,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// A restart keeps the CA and the accounts.
 	rootBefore, _ := os.ReadFile(filepath.Join(data, "root.pem"))
-	stopAcmed(t, s)
+	s.Stop()
 	s2 := startAcmed(t, data, "--resolver", dns.Addr, "--http01-port", strconv.Itoa(h.Port))
 	if rootAfter, _ := os.ReadFile(filepath.Join(data, "root.pem")); !bytes.Equal(rootBefore, rootAfter) {
 		t.Fatal("restart replaced the CA")
@@ -231,17 +231,5 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, err := c2.AuthorizeOrder(ctx, acme.DomainIDs("late.example")); problemType(err) != "urn:ietf:params:acme:error:unauthorized" {
 		t.Fatalf("order after deactivation = %v, want unauthorized", err)
-	}
-}
-
-// stopAcmed stops a server by its PID and waits for it to exit.
-func stopAcmed(t *testing.T, s *server) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for s.cmd.ProcessState == nil && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -53,6 +53,7 @@ type env struct {
 	clock  *clock
 	http01 *challengetest.HTTP01
 	dns    *challengetest.DNS
+	store  *embedded.Store
 }
 
 func newEnv(t *testing.T) *env {
@@ -69,7 +70,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, clock: &clock{now: time.Now()}, http01: challengetest.StartHTTP01(t), dns: challengetest.StartDNS(t)}
+	e := &env{t: t, clock: &clock{now: time.Now()}, http01: challengetest.StartHTTP01(t), dns: challengetest.StartDNS(t), store: store}
 	auth, err := authority.New(authority.Config{
 		Store:  store,
 		Signer: signer,

@@ -149,6 +149,7 @@ func (a *Authority) Order(ctx context.Context, acct *acme.Account, id string) (*
 	if o.AccountID != acct.ID {
 		return nil, acme.Unauthorized("order belongs to another account")
 	}
+	a.requeueOrder(ctx, o)
 	authzs, err := a.cfg.Store.Authorizations(ctx, o.AuthzIDs)
 	if err != nil {
 		return nil, err
@@ -199,6 +200,7 @@ func (a *Authority) Authorization(ctx context.Context, acct *acme.Account, id st
 	if az.AccountID != acct.ID {
 		return nil, acme.Unauthorized("authorization belongs to another account")
 	}
+	a.requeueAuthz(ctx, az)
 	az.Status = acme.AuthzStatus(az, a.now())
 	return az, nil
 }

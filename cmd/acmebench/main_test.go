@@ -1,31 +1,28 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/acmed/acmed/integration/acmedtest"
 )
 
 // buildAcmed builds the server under test; the Go build cache makes this
 // cheap after the first time.
 func buildAcmed(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "acmed")
-	build := exec.Command("go", "build", "-o", bin, "github.com/acmed/acmed/cmd/acmed")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building acmed: %v\n%s", err, out)
+	bin, err := acmedtest.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -85,57 +82,10 @@ type acmed struct {
 func startAcmed(t *testing.T, bin string, p ports) *acmed {
 	t.Helper()
 	data := t.TempDir()
-	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0",
+	proc := acmedtest.Start(t, bin, "serve", "--data", data, "--listen", "127.0.0.1:0",
 		"--resolver", p.dns, "--http01-port", strconv.Itoa(p.http), "--tlsalpn01-port", strconv.Itoa(p.tls),
 		"--log-level", "warn")
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "acmed.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(logFile.Name())
-			t.Logf("acmed log:\n%s", log)
-		}
-		logFile.Close()
-	})
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "directory:"); ok {
-				found <- strings.TrimSpace(u)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	s := &acmed{root: filepath.Join(data, "root.pem"), pid: cmd.Process.Pid}
-	select {
-	case s.dir = <-found:
-	case <-exited:
-		log, _ := os.ReadFile(logFile.Name())
-		t.Fatalf("acmed exited before it was ready:\n%s", log)
-	case <-time.After(30 * time.Second):
-		t.Fatal("acmed did not print its directory URL within 30s")
-	}
-	return s
+	return &acmed{dir: proc.Directory, root: filepath.Join(data, "root.pem"), pid: proc.Cmd.Process.Pid}
 }
 
 func benchArgs(s *acmed, p ports, challenge string, extra ...string) []string {
