@@ -80,6 +80,10 @@ type Nonces interface {
 	// as PutNonce would, in the same round trip: every request that spends
 	// a nonce is answered with a fresh one.
 	ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error)
+	// ConsumeNonceForAccount is ConsumeNonce and Accounts.Account in one
+	// round trip: the two reads of every request signed with an account's
+	// kid. A missing account is ErrNotFound, whatever the nonce.
+	ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string) (bool, *acme.Account, error)
 }
 
 // ScopedID joins an account ID and a random part into the ID of an order or

@@ -154,6 +154,12 @@ func (p *parsedJWS) verify(key *jose.JSONWebKey) ([]byte, error) {
 	return payload, nil
 }
 
+func setReplayNonce(w http.ResponseWriter, nonce string) {
+	if nonce != "" {
+		w.Header().Set("Replay-Nonce", nonce)
+	}
+}
+
 // request is an authenticated ACME POST.
 type request struct {
 	payload []byte
@@ -196,34 +202,41 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, r *htt
 		return nil, acme.Unauthorized("JWS url %q does not match the request URL %q", h.URL, want)
 	}
 	req := &request{url: want, jwk: p.jwk, jws: p}
-	key := p.jwk
-	if h.KID != "" {
-		id, ok := strings.CutPrefix(h.KID, s.baseURL+accountPath)
-		if !ok || id == "" || strings.Contains(id, "/") {
-			return nil, acme.AccountDoesNotExist("kid %q is not an account URL of this server", h.KID)
+	if h.KID == "" {
+		if req.payload, err = p.verify(p.jwk); err != nil {
+			return nil, err
 		}
-		acct, err := s.auth.Account(ctx, id)
+		next, err := s.auth.ConsumeNonce(ctx, h.Nonce)
+		setReplayNonce(w, next)
 		if err != nil {
 			return nil, err
 		}
-		if acct.Status != acme.StatusValid {
-			return nil, acme.Unauthorized("account is %s", acct.Status)
-		}
-		key = new(jose.JSONWebKey)
-		if err := key.UnmarshalJSON(acct.Key); err != nil {
-			return nil, err
-		}
-		req.account = acct
+		return req, nil
 	}
+	id, ok := strings.CutPrefix(h.KID, s.baseURL+accountPath)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return nil, acme.AccountDoesNotExist("kid %q is not an account URL of this server", h.KID)
+	}
+	// The nonce and the account come in one store round trip; the nonce
+	// verdict waits until the signature is checked.
+	next, acct, nonceErr := s.auth.ConsumeNonceForAccount(ctx, h.Nonce, id)
+	setReplayNonce(w, next)
+	if acct == nil {
+		return nil, nonceErr
+	}
+	if acct.Status != acme.StatusValid {
+		return nil, acme.Unauthorized("account is %s", acct.Status)
+	}
+	key := new(jose.JSONWebKey)
+	if err := key.UnmarshalJSON(acct.Key); err != nil {
+		return nil, err
+	}
+	req.account = acct
 	if req.payload, err = p.verify(key); err != nil {
 		return nil, err
 	}
-	next, err := s.auth.ConsumeNonce(ctx, h.Nonce)
-	if next != "" {
-		w.Header().Set("Replay-Nonce", next)
-	}
-	if err != nil {
-		return nil, err
+	if nonceErr != nil {
+		return nil, nonceErr
 	}
 	return req, nil
 }

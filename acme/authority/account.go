@@ -83,15 +83,6 @@ func (a *Authority) AccountByKey(ctx context.Context, key *jose.JSONWebKey) (*ac
 	return acct, err
 }
 
-// Account returns an account by ID for requests signed with "kid".
-func (a *Authority) Account(ctx context.Context, id string) (*acme.Account, error) {
-	acct, err := a.cfg.Store.Account(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, acme.AccountDoesNotExist("account %q does not exist", id)
-	}
-	return acct, err
-}
-
 // AccountUpdate is the payload of an account update (§7.3.2, §7.3.6).
 type AccountUpdate struct {
 	Contact    *[]string

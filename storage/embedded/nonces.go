@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"github.com/acmed/acmed/acme"
 	"sync"
 	"time"
 )
@@ -76,4 +77,18 @@ func (s *Store) ConsumeNonce(ctx context.Context, nonce, next string, nextExpire
 	}
 	delete(n.m, nonce)
 	return now.Before(exp), nil
+}
+
+// ConsumeNonceForAccount is ConsumeNonce then Account: both are local, so
+// there is no round trip to save.
+func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string) (bool, *acme.Account, error) {
+	ok, err := s.ConsumeNonce(ctx, nonce, next, nextExpires)
+	if err != nil {
+		return false, nil, err
+	}
+	acct, err := s.Account(ctx, accountID)
+	if err != nil {
+		return false, nil, err
+	}
+	return ok, acct, nil
 }

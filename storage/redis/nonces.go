@@ -2,9 +2,12 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/acmed/acmed/acme"
 )
 
 // PutNonce keeps nonce until expires by the store's clock; Redis drops it
@@ -44,4 +47,35 @@ func (s *Store) nonceOps(ctx context.Context, used, next string, nextExpires tim
 		*deleted = del.Val()
 	}
 	return nil
+}
+
+// ConsumeNonceForAccount pipelines the nonce exchange with the account's
+// GET.
+func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string) (bool, *acme.Account, error) {
+	ttl := nextExpires.Sub(s.now())
+	var del *goredis.IntCmd
+	var get *goredis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		del = p.Del(ctx, nonceKey(nonce))
+		if next != "" && ttl > 0 {
+			p.Set(ctx, nonceKey(next), "", max(ttl, time.Millisecond))
+		}
+		get = p.Get(ctx, accountKey(accountID))
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return false, nil, fail(ctx, "nonce and account", err)
+	}
+	raw, err := get.Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return false, nil, notFound("account", accountID)
+	}
+	if err != nil {
+		return false, nil, fail(ctx, "get account", err)
+	}
+	acct, err := decode(accounts, accountID, raw)
+	if err != nil {
+		return false, nil, err
+	}
+	return del.Val() == 1, acct, nil
 }

@@ -1,11 +1,13 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
 )
 
@@ -45,6 +47,23 @@ func testNonces(t *testing.T, open func(*testing.T) storage.Store) {
 		ok, err = s.ConsumeNonce(ctx, "fresh", "", time.Time{})
 		mustNot(t, "ConsumeNonce", err)
 		mustEqual(t, "next nonce accepted", ok, true)
+	})
+
+	t.Run("with the account", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		mustNot(t, "CreateAccount", s.CreateAccount(ctx, &acme.Account{ID: "nacct", KeyThumbprint: "nk", Status: acme.StatusValid}))
+		mustNot(t, "PutNonce", s.PutNonce(ctx, "n1", time.Now().Add(time.Minute)))
+		ok, acct, err := s.ConsumeNonceForAccount(ctx, "n1", "n2", time.Now().Add(time.Minute), "nacct")
+		mustNot(t, "ConsumeNonceForAccount", err)
+		mustEqual(t, "nonce accepted", ok, true)
+		mustEqual(t, "account", acct.ID, "nacct")
+		ok, _, err = s.ConsumeNonceForAccount(ctx, "n1", "", time.Time{}, "nacct")
+		mustNot(t, "ConsumeNonceForAccount", err)
+		mustEqual(t, "spent nonce accepted", ok, false)
+		_, _, err = s.ConsumeNonceForAccount(ctx, "n2", "", time.Time{}, "nobody")
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("missing account: %v, want ErrNotFound", err)
+		}
 	})
 
 	t.Run("racing consumers", func(t *testing.T) {
