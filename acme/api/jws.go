@@ -25,12 +25,16 @@ const maxBody = 64 << 10
 // minRSABits is the smallest RSA account key accepted.
 const minRSABits = 2048
 
-var acceptedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+// acceptedAlgs are the JWS algorithms accounts may sign with: no "none",
+// no MACs (§6.2).
+func acceptedAlgs() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+}
 
 func acceptedAlgNames() []string {
-	names := make([]string, len(acceptedAlgs))
-	for i, a := range acceptedAlgs {
-		names[i] = string(a)
+	var names []string
+	for _, a := range acceptedAlgs() {
+		names = append(names, string(a))
 	}
 	return names
 }
@@ -98,7 +102,7 @@ func parseJWS(body []byte) (*parsedJWS, error) {
 	if !isAccepted(h.Alg) {
 		return nil, acme.BadSignatureAlgorithm(acceptedAlgNames(), "JWS algorithm %q is not accepted", h.Alg)
 	}
-	jws, err := jose.ParseSigned(string(body), acceptedAlgs)
+	jws, err := jose.ParseSigned(string(body), acceptedAlgs())
 	if err != nil {
 		return nil, acme.Malformed("cannot parse JWS: %v", err)
 	}
@@ -116,7 +120,7 @@ func parseJWS(body []byte) (*parsedJWS, error) {
 }
 
 func isAccepted(alg string) bool {
-	for _, a := range acceptedAlgs {
+	for _, a := range acceptedAlgs() {
 		if string(a) == alg {
 			return true
 		}

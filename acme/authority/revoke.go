@@ -22,14 +22,20 @@ type RevokeRequest struct {
 	Key     *jose.JSONWebKey
 }
 
-// allowedReasons are the RFC 5280 reason codes a subscriber may give;
-// cACompromise, certificateHold, removeFromCRL and aACompromise are the CA's
-// to decide.
-var allowedReasons = map[int]bool{0: true, 1: true, 3: true, 4: true, 5: true, 9: true}
+// allowedReason reports whether a subscriber may give an RFC 5280 reason
+// code; cACompromise, certificateHold, removeFromCRL and aACompromise are
+// the CA's to decide.
+func allowedReason(code int) bool {
+	switch code {
+	case 0, 1, 3, 4, 5, 9:
+		return true
+	}
+	return false
+}
 
 // Revoke revokes a certificate this CA issued.
 func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) error {
-	if !allowedReasons[req.Reason] {
+	if !allowedReason(req.Reason) {
 		return acme.BadRevocationReason("reason %d is not allowed; use 0, 1, 3, 4, 5 or 9", req.Reason)
 	}
 	leaf, err := x509.ParseCertificate(req.CertDER)
