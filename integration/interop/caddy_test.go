@@ -18,12 +18,12 @@ import (
 )
 
 const (
-	// caddyValidity is acmed's certificate lifetime in the Caddy tests. It
-	// is short so that Caddy renews on its own while the test watches:
-	// acmed backdates notBefore by a minute, so a certificate has a minute
-	// left when issued, and Caddy renews when a third of its lifetime (40s)
-	// is left, 20s after issuance.
-	caddyValidity = "2m"
+	// caddyValidity is acmed's --cert-validity in the Caddy tests. It is
+	// short so that Caddy renews on its own while the test watches: a
+	// certificate has a minute left when issued and a lifetime of two (acmed
+	// backdates notBefore by a minute), and Caddy renews when a third of its
+	// lifetime (40s) is left, 20s after issuance.
+	caddyValidity = "1m"
 	// caddyObtainWait bounds Caddy's first certificates. A failed attempt
 	// makes Caddy wait a minute before the next, so this is not much more.
 	caddyObtainWait = 90 * time.Second
