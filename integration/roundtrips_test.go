@@ -122,10 +122,10 @@ func TestRoundTripsPerIssuance(t *testing.T) {
 	t.Logf("Redis round trips for one issuance: %d\n%s", total, strings.Join(lines, "\n"))
 	// 39 when every job finishes before its request first polls; a slow
 	// validation or a worker's extra stream read adds a few. More than that
-	// is a regression.
+	// is a regression (an extra round trip per request adds eight).
 	if total > maxIssuanceRoundTrips {
 		t.Errorf("one issuance took %d Redis round trips, want at most %d", total, maxIssuanceRoundTrips)
 	}
 }
 
-const maxIssuanceRoundTrips = 44
+const maxIssuanceRoundTrips = 50
