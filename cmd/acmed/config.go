@@ -82,7 +82,7 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.StringVar(&c.Website, "website", "", "URL shown as meta.website in the directory")
 	fs.StringVar(&c.TermsOfService, "terms-of-service", "", "URL of terms new accounts must agree to")
 	fs.StringVar(&c.CAAIdentities, "caa-identities", "", "comma-separated CAA issuer domains shown as meta.caaIdentities")
-	fs.DurationVar(&c.Retention, "retention", 720*time.Hour, "Redis: keep finished orders and certificates this long after the certificate expires")
+	fs.DurationVar(&c.Retention, "retention", 720*time.Hour, "keep orders and certificates this long after they expire, then delete them")
 	fs.DurationVar(&c.ReclaimAfter, "reclaim-after", 30*time.Second, "Redis: a job a replica took but did not finish is given to another after this long")
 	fs.StringVar(&c.DebugListen, "debug-listen", "", "address for Go's pprof profiles (e.g. 127.0.0.1:6060); off when empty")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")

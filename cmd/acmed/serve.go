@@ -186,7 +186,7 @@ func openStore(ctx context.Context, c config) (storage.Store, error) {
 		return s, nil
 	}
 	path = strings.TrimPrefix(path, "file:")
-	s, err := embedded.Open(path, embedded.Config{})
+	s, err := embedded.Open(path, embedded.Config{Retention: c.Retention})
 	if err != nil {
 		return nil, fmt.Errorf("--store %s: %w", path, err)
 	}

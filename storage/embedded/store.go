@@ -54,15 +54,21 @@ type Config struct {
 	// OpenTimeout bounds the wait for the file lock; 0 means 2s. Without a
 	// bound, a second acmed on the same file would hang silently.
 	OpenTimeout time.Duration
+	// Retention is how long finished orders and certificates are kept
+	// after they expire; 0 means 720h. SweepEvery is how often Sweep runs
+	// in the background; 0 means hourly, negative never.
+	Retention  time.Duration
+	SweepEvery time.Duration
 }
 
 // Store is a storage.Store over one bbolt file. It is safe for concurrent
 // use by the goroutines of one process.
 type Store struct {
-	db      *bolt.DB
-	now     func() time.Time
-	workers int
-	nonces  nonces
+	db        *bolt.DB
+	now       func() time.Time
+	workers   int
+	retention time.Duration
+	nonces    nonces
 
 	// wake tells Consume that Enqueue committed a job. It holds one signal,
 	// so a signal sent while Consume is busy waits for it instead of being
@@ -89,6 +95,12 @@ func Open(path string, cfg Config) (*Store, error) {
 	if cfg.OpenTimeout <= 0 {
 		cfg.OpenTimeout = defaultOpenTimeout
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = defaultRetention
+	}
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = defaultSweepEvery
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
@@ -107,14 +119,19 @@ func Open(path string, cfg Config) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
 	}
-	return &Store{
-		db:      db,
-		now:     cfg.Now,
-		workers: cfg.Workers,
-		nonces:  newNonces(),
-		wake:    make(chan struct{}, 1),
-		closed:  make(chan struct{}),
-	}, nil
+	s := &Store{
+		db:        db,
+		now:       cfg.Now,
+		workers:   cfg.Workers,
+		retention: cfg.Retention,
+		nonces:    newNonces(),
+		wake:      make(chan struct{}, 1),
+		closed:    make(chan struct{}),
+	}
+	if cfg.SweepEvery > 0 {
+		go s.sweepLoop(cfg.SweepEvery)
+	}
+	return s, nil
 }
 
 func createBuckets(tx *bolt.Tx) error {
