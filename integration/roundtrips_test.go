@@ -88,7 +88,7 @@ func TestRoundTripsPerIssuance(t *testing.T) {
 	}
 	dns, h := challengetest.StartDNS(t), challengetest.StartHTTP01(t)
 	auth, err := authority.New(authority.Config{
-		Store: store, Signer: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store: store, Signer: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SharedQueue: true,
 		Validator: challenges.New(challenges.Config{Resolver: challenges.NewResolver(dns.Addr), HTTPPort: h.Port}),
 	})
 	if err != nil {

@@ -53,6 +53,10 @@ type Config struct {
 	OrderLifetime      time.Duration // pending orders and authorizations; default 24h
 	ValidAuthzLifetime time.Duration // default 30 days
 	NonceLifetime      time.Duration // default 1h
+	// SharedQueue says other replicas take jobs from the same queue (a
+	// Redis store), so a request waiting for its job also polls the store:
+	// the job may finish elsewhere.
+	SharedQueue bool
 	// DisableAuthzReuse makes every order get new authorizations instead of
 	// reusing the account's valid ones for the same identifiers.
 	DisableAuthzReuse bool

@@ -60,6 +60,17 @@ func (a *Authority) await(ctx context.Context, done <-chan struct{}, max time.Du
 	}
 	deadline := time.NewTimer(max)
 	defer deadline.Stop()
+	if !a.cfg.SharedQueue {
+		// Every job runs here, so done is all there is to wait for; a
+		// poll would be a store read for nothing.
+		select {
+		case <-done:
+			return true
+		case <-deadline.C:
+		case <-ctx.Done():
+		}
+		return false
+	}
 	for delay := firstPoll; ; delay = min(2*delay, maxPoll) {
 		poll := time.NewTimer(delay)
 		select {

@@ -99,6 +99,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		CertValidity:      c.CertValidity,
 		TermsOfService:    c.TermsOfService,
 		DisableAuthzReuse: !c.AuthzReuse,
+		SharedQueue:       isRedisURL(c.Store),
 		// A job may wait ReclaimAfter for another replica, then run for up
 		// to JobTimeout (30s), before it counts as lost.
 		RequeueAfter: c.ReclaimAfter + 30*time.Second + 10*time.Second,
@@ -173,7 +174,7 @@ func openStore(ctx context.Context, c config) (storage.Store, error) {
 	if path == "" {
 		path = filepath.Join(c.Data, "acmed.db")
 	}
-	if u, err := url.Parse(path); err == nil && strings.HasPrefix(u.Scheme, "redis") {
+	if isRedisURL(path) {
 		if _, err := redis.ParseURL(path); err != nil {
 			return nil, fmt.Errorf("--store: %w", err)
 		}
@@ -222,6 +223,11 @@ func serverHosts(base *url.URL) []string {
 		hosts = append(hosts, h)
 	}
 	return hosts
+}
+
+func isRedisURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && strings.HasPrefix(u.Scheme, "redis")
 }
 
 // redisLogger adapts go-redis's logger to slog, at debug level.
