@@ -120,7 +120,7 @@ func TestRoundTripsPerIssuance(t *testing.T) {
 	}
 	sort.Strings(lines)
 	t.Logf("Redis round trips for one issuance: %d\n%s", total, strings.Join(lines, "\n"))
-	// 39 when every job finishes before its request first polls; a slow
+	// 38 when every job finishes before its request first polls; a slow
 	// validation or a worker's extra stream read adds a few. More than that
 	// is a regression (an extra round trip per request adds eight).
 	if total > maxIssuanceRoundTrips {
