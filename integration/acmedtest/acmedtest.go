@@ -5,11 +5,13 @@ package acmedtest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,9 +19,16 @@ import (
 )
 
 // Build compiles acmed into dir; for TestMain, which has no testing.TB.
+// It builds in acmed's own module, whatever module the caller's tests are
+// in, so the binary has exactly the dependencies acmed ships with.
 func Build(dir string) (string, error) {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("building acmed: cannot locate the acmed module")
+	}
 	bin := filepath.Join(dir, "acmed")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/acmed/acmed/cmd/acmed")
+	cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..") // integration/acmedtest → repository root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building acmed: %v\n%s", err, out)
 	}

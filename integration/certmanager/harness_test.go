@@ -47,6 +47,7 @@ import (
 	acmeapi "github.com/cert-manager/cert-manager/third_party/forked/acme"
 
 	"github.com/acmed/acmed/challenges/challengetest"
+	"github.com/acmed/acmed/integration/acmedtest"
 	"github.com/acmed/acmed/storage/redis/redistest"
 )
 
@@ -67,20 +68,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// Built inside acmed's own module (two levels up), so the binary under
-	// test has exactly the dependency versions acmed ships with, not the
-	// ones this module's cert-manager requirements would select.
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
+	// Built in acmed's own module, not with the versions this module's
+	// cert-manager requirements would select.
+	if acmedBinary, err = acmedtest.Build(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	acmedBinary = filepath.Join(dir, "acmed")
-	build := exec.Command("go", "build", "-o", acmedBinary, "github.com/acmed/acmed/cmd/acmed")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building acmed:", err)
 		return 1
 	}
 	return m.Run()

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/acmed/acmed/challenges/challengetest"
+	"github.com/acmed/acmed/integration/acmedtest"
 	"github.com/acmed/acmed/storage/redis/redistest"
 )
 
@@ -56,15 +57,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	acmedBinary = filepath.Join(dir, "acmed")
-	// Built in the server's own module, with its go.mod and go.sum: this
-	// module only replaces it to reach the test helpers.
-	build := exec.Command("go", "build", "-o", acmedBinary, "github.com/acmed/acmed/cmd/acmed")
-	build.Dir = filepath.Join("..", "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if acmedBinary, err = acmedtest.Build(dir); err != nil {
 		os.RemoveAll(dir)
-		fmt.Fprintln(os.Stderr, "building acmed:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
