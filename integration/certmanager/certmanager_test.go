@@ -118,12 +118,8 @@ func TestCertManagerClientAccountResync(t *testing.T) {
 func TestCertManagerClientIssue(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	e := newEnv(t)
-	cl, rec := newClient(t, e.acmed, newAccountKey(t))
-	if _, _, _, err := setupIssuer(ctx, cl, email); err != nil {
-		t.Fatal(err)
-	}
-	is := &issuer{e: e, cl: cl, rec: rec}
+	is := newIssuer(ctx, t)
+	cl, rec := is.cl, is.rec
 
 	t.Run("http-01", func(t *testing.T) {
 		crt := certificate("cm.example", []string{"cm.example", "www.cm.example"}, nil)
@@ -170,12 +166,8 @@ func TestCertManagerClientIssue(t *testing.T) {
 func TestCertManagerClientFailedChallenge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	e := newEnv(t)
-	cl, rec := newClient(t, e.acmed, newAccountKey(t))
-	if _, _, _, err := setupIssuer(ctx, cl, email); err != nil {
-		t.Fatal(err)
-	}
-	is := &issuer{e: e, cl: cl, rec: rec}
+	is := newIssuer(ctx, t)
+	cl, rec := is.cl, is.rec
 	crt := certificate("", []string{"fail.cm.example"}, nil)
 
 	o := is.createOrder(ctx, t, crt)
@@ -193,7 +185,7 @@ func TestCertManagerClientFailedChallenge(t *testing.T) {
 		t.Fatal("no http-01 challenge")
 	}
 	// Present the wrong key authorization.
-	e.http01.Set(chal.Token, chal.Token+".wrong")
+	is.e.http01.Set(chal.Token, chal.Token+".wrong")
 	if _, err := cl.Accept(ctx, &acmeapi.Challenge{URI: chal.URI, Token: chal.Token}); err != nil {
 		t.Fatalf("accept: %v", err)
 	}

@@ -119,6 +119,18 @@ type issuer struct {
 	rec *recorder
 }
 
+// newIssuer is an Issuer set up as the controller sets one up: a fresh
+// environment, a new RSA-2048 account registered through setupIssuer.
+func newIssuer(ctx context.Context, t *testing.T) *issuer {
+	t.Helper()
+	e := newEnv(t)
+	cl, rec := newClient(t, e.acmed, newAccountKey(t))
+	if _, _, _, err := setupIssuer(ctx, cl, email); err != nil {
+		t.Fatal(err)
+	}
+	return &issuer{e: e, cl: cl, rec: rec}
+}
+
 // createOrder is createOrder in acmeorders/sync.go: AuthorizeOrder, which
 // fails unless acmed answers exactly 201, and the order's URL taken from
 // its Location header.
