@@ -13,53 +13,37 @@ import (
 // PutNonce keeps nonce until expires by the store's clock; Redis drops it
 // then. One already expired is not kept, and not an error.
 func (s *Store) PutNonce(ctx context.Context, nonce string, expires time.Time) error {
-	return s.nonceOps(ctx, "", nonce, expires, nil)
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		s.queueNonces(ctx, p, "", nonce, expires)
+		return nil
+	})
+	if err != nil {
+		return fail(ctx, "put nonce", err)
+	}
+	return nil
 }
 
 // ConsumeNonce deletes the nonce: DEL is atomic, so of any number of
 // replicas racing for it exactly one sees it deleted. The next nonce is set
 // in the same pipeline.
 func (s *Store) ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error) {
-	var deleted int64
-	err := s.nonceOps(ctx, nonce, next, nextExpires, &deleted)
-	return deleted == 1, err
-}
-
-// nonceOps deletes used (if set, counting into deleted) and sets
-// next (if set and unexpired) in one round trip.
-func (s *Store) nonceOps(ctx context.Context, used, next string, nextExpires time.Time, deleted *int64) error {
-	ttl := nextExpires.Sub(s.now())
 	var del *goredis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		if used != "" {
-			del = p.Del(ctx, nonceKey(used))
-		}
-		if next != "" && ttl > 0 {
-			// PX rounds down to whole ms; a TTL under 1ms would be refused.
-			p.Set(ctx, nonceKey(next), "", max(ttl, time.Millisecond))
-		}
+		del = s.queueNonces(ctx, p, nonce, next, nextExpires)
 		return nil
 	})
 	if err != nil {
-		return fail(ctx, "nonce", err)
+		return false, fail(ctx, "consume nonce", err)
 	}
-	if del != nil && deleted != nil {
-		*deleted = del.Val()
-	}
-	return nil
+	return del != nil && del.Val() == 1, nil
 }
 
-// ConsumeNonceForAccount pipelines the nonce exchange with the account's
-// GET.
+// ConsumeNonceForAccount adds the account's GET to ConsumeNonce's pipeline.
 func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string) (bool, *acme.Account, error) {
-	ttl := nextExpires.Sub(s.now())
 	var del *goredis.IntCmd
 	var get *goredis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		del = p.Del(ctx, nonceKey(nonce))
-		if next != "" && ttl > 0 {
-			p.Set(ctx, nonceKey(next), "", max(ttl, time.Millisecond))
-		}
+		del = s.queueNonces(ctx, p, nonce, next, nextExpires)
 		get = p.Get(ctx, accountKey(accountID))
 		return nil
 	})
@@ -77,5 +61,20 @@ func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, 
 	if err != nil {
 		return false, nil, err
 	}
-	return del.Val() == 1, acct, nil
+	return del != nil && del.Val() == 1, acct, nil
+}
+
+// queueNonces adds to p the deletion of used, when set (the returned DEL
+// says whether it existed), and keeping next until nextExpires, when set
+// and not yet expired.
+func (s *Store) queueNonces(ctx context.Context, p goredis.Pipeliner, used, next string, nextExpires time.Time) *goredis.IntCmd {
+	var del *goredis.IntCmd
+	if used != "" {
+		del = p.Del(ctx, nonceKey(used))
+	}
+	if ttl := nextExpires.Sub(s.now()); next != "" && ttl > 0 {
+		// PX rounds down to whole ms; a TTL under 1ms would be refused.
+		p.Set(ctx, nonceKey(next), "", max(ttl, time.Millisecond))
+	}
+	return del
 }
