@@ -133,14 +133,6 @@ func BeginFinalize(o *Order, authzs []*Authorization, csr []byte, now time.Time)
 	return nil
 }
 
-// AbandonFinalize returns a processing order to pending (and so, by its
-// authorizations, to ready) when its issuance could not even be queued.
-func AbandonFinalize(o *Order) {
-	if o.Status == StatusProcessing {
-		o.Status, o.CSR = StatusPending, nil
-	}
-}
-
 // FinishFinalize records the certificate of a processing order, or the
 // problem that stopped it.
 func FinishFinalize(o *Order, serial string, prob *Problem) error {

@@ -181,11 +181,6 @@ func TestFinalizeTransitions(t *testing.T) {
 	if err := BeginFinalize(pending, []*Authorization{authz(StatusPending, future, StatusPending)}, nil, t0); !errors.Is(err, ErrOrderNotReady) {
 		t.Fatalf("BeginFinalize on pending order = %v", err)
 	}
-	abandoned := &Order{Status: StatusProcessing, Expires: future, CSR: []byte("x")}
-	AbandonFinalize(abandoned)
-	if OrderStatus(abandoned, ready, t0) != StatusReady || abandoned.CSR != nil {
-		t.Fatalf("abandoned order: %+v", abandoned)
-	}
 	failed := &Order{Status: StatusProcessing}
 	if err := FinishFinalize(failed, "", ServerInternal("x")); err != nil || failed.Status != StatusInvalid || failed.Error == nil {
 		t.Fatalf("FinishFinalize with problem: %v %+v", err, failed)

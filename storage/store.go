@@ -43,7 +43,8 @@ type Orders interface {
 	// CreateOrder stores an order with its new authorizations at once.
 	CreateOrder(ctx context.Context, o *acme.Order, authzs []*acme.Authorization) error
 	Order(ctx context.Context, id string) (*acme.Order, error)
-	UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error) (*acme.Order, error)
+	// UpdateOrder takes From, Queue, Finishing and WithCertificate.
+	UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error, opts ...Option) (*acme.Order, error)
 	// AccountOrders lists an account's order IDs oldest first, at most
 	// limit of them after cursor ("" for the start). next is "" at the end.
 	// A cursor the backend did not hand out is ErrNotFound.
@@ -58,7 +59,8 @@ type Authorizations interface {
 	Authorizations(ctx context.Context, ids []string) ([]*acme.Authorization, error)
 	// UpdateAuthorization also records a result whose Status is valid as
 	// the account's valid authorization for its identifier and wildcard flag.
-	UpdateAuthorization(ctx context.Context, id string, fn func(*acme.Authorization) error) (*acme.Authorization, error)
+	// It takes From, Queue and Finishing.
+	UpdateAuthorization(ctx context.Context, id string, fn func(*acme.Authorization) error, opts ...Option) (*acme.Authorization, error)
 	// ValidAuthorization returns the latest authorization recorded valid for
 	// the account and identifier (its expiry is the caller's to check).
 	ValidAuthorization(ctx context.Context, accountID string, id acme.Identifier, wildcard bool) (*acme.Authorization, error)
@@ -80,10 +82,28 @@ type Nonces interface {
 	// as PutNonce would, in the same round trip: every request that spends
 	// a nonce is answered with a fresh one.
 	ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error)
-	// ConsumeNonceForAccount is ConsumeNonce and Accounts.Account in one
-	// round trip: the two reads of every request signed with an account's
-	// kid. A missing account is ErrNotFound, whatever the nonce.
-	ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string) (bool, *acme.Account, error)
+	// ConsumeNonceForAccount is ConsumeNonce, Accounts.Account and the
+	// reads look names in one round trip: everything a request signed with
+	// an account's kid reads before it acts. A missing account is
+	// ErrNotFound, whatever the nonce; a looked-up resource that is missing
+	// is left nil in Found.
+	ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string, look Lookup) (Found, error)
+}
+
+// Lookup names the resource a request is about; "" reads nothing.
+type Lookup struct {
+	OrderID string
+	AuthzID string
+	Serial  string
+}
+
+// Found is what ConsumeNonceForAccount read.
+type Found struct {
+	NonceOK     bool // the nonce existed unexpired and is now spent
+	Account     *acme.Account
+	Order       *acme.Order
+	Authz       *acme.Authorization
+	Certificate *acme.Certificate
 }
 
 // ScopedID joins an account ID and a random part into the ID of an order or
@@ -108,14 +128,81 @@ type Job struct {
 	OrderID     string `json:",omitempty"`
 }
 
-// Jobs is a durable work queue (DESIGN.md decision 4).
+// Claim is a job held by whoever runs it. A job is born claimed by the
+// update that queues it (Queue), so the replica that took the request runs
+// it at once; it stays in the store until a write that finishes it
+// (Finishing) or Jobs.Finish, and a claim its holder never finishes is
+// handed to Jobs.Consume on some replica (DESIGN.md decision 4).
+type Claim struct {
+	Job Job
+	ID  string // the backend's handle for this job
+}
+
+// Jobs is the durable side of the work queue.
 type Jobs interface {
-	Enqueue(ctx context.Context, j Job) error
-	// Consume calls handle for each job until ctx ends. A job is removed
-	// once handle returns while ctx is still live; a job whose consumer died
-	// or was stopped before that is handed out again (after a restart for
-	// the embedded store), so handle must be safe to run twice.
-	Consume(ctx context.Context, handle func(context.Context, Job)) error
+	// Finish ends a claimed job that needs no write: its result was
+	// recorded by someone else, or there is nothing left to do.
+	Finish(ctx context.Context, c Claim) error
+	// Consume calls handle for each claimed job its holder stopped short
+	// of finishing, until ctx ends: Redis hands over jobs left unfinished
+	// longer than its reclaim time, the embedded store those left in the
+	// file by an earlier run. handle must finish the claim (or leave it to
+	// be handed out again), and must be safe to run for a job whose result
+	// another holder already recorded.
+	Consume(ctx context.Context, handle func(context.Context, Claim)) error
+}
+
+// Option adds work to a compare-and-set update. Each is done in the same
+// atomic step as the write where the backend can (a Redis Cluster takes
+// what lives in another slot in further steps, only once the write stood).
+type Option func(*Options)
+
+// Options is what a backend reads from the Options of one update.
+type Options struct {
+	// From is the resource (*acme.Order or *acme.Authorization) as the
+	// caller read or wrote it in this store: the first attempt starts from
+	// it instead of reading. Starting from a stale copy costs a retry,
+	// never a lost update.
+	From any
+	// Queue is a job to queue, claimed by the caller, if the update writes;
+	// Claimed receives the claim (left zero when nothing was written).
+	Queue   *Job
+	Claimed *Claim
+	// Finish is a claim this update finishes; it is finished even when fn
+	// changes nothing.
+	Finish *Claim
+	// Certificate is stored if the update writes (orders only); a serial
+	// already taken fails the update with ErrConflict.
+	Certificate *acme.Certificate
+}
+
+// From starts an update from cur instead of reading it.
+func From[T acme.Order | acme.Authorization](cur *T) Option {
+	return func(o *Options) { o.From = cur }
+}
+
+// Queue queues j, claimed by the caller, with the update's write.
+func Queue(j Job, claimed *Claim) Option {
+	return func(o *Options) { o.Queue, o.Claimed = &j, claimed }
+}
+
+// Finishing finishes c with the update.
+func Finishing(c Claim) Option {
+	return func(o *Options) { o.Finish = &c }
+}
+
+// WithCertificate stores c with an order's update.
+func WithCertificate(c *acme.Certificate) Option {
+	return func(o *Options) { o.Certificate = c }
+}
+
+// Apply gathers opts for a backend.
+func Apply(opts []Option) Options {
+	var o Options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // Store is everything a backend provides.

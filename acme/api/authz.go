@@ -15,7 +15,7 @@ func (s *Server) authorization(w http.ResponseWriter, r *http.Request) {
 		var az *acme.Authorization
 		var err error
 		if len(req.payload) == 0 {
-			az, err = s.auth.Authorization(r.Context(), req.account, id)
+			az, err = s.auth.Authorization(r.Context(), req.caller, id)
 		} else {
 			var p struct {
 				Status acme.Status `json:"status"`
@@ -46,13 +46,13 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		var az *acme.Authorization
 		var err error
 		if len(req.payload) == 0 {
-			az, err = s.auth.Authorization(r.Context(), req.account, authzID)
+			az, err = s.auth.Authorization(r.Context(), req.caller, authzID)
 		} else {
 			var p map[string]any
 			if err := decode(req.payload, &p); err != nil {
 				return err
 			}
-			az, err = s.auth.RespondChallenge(r.Context(), req.account, authzID, chID)
+			az, err = s.auth.RespondChallenge(r.Context(), req.caller, authzID, chID)
 		}
 		if err != nil {
 			return err

@@ -14,8 +14,10 @@ import (
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/gorilla/mux"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/acme/authority"
 )
 
 // maxBody bounds a JWS request: the largest legitimate one, a finalize with
@@ -158,6 +160,23 @@ func (p *parsedJWS) verify(key *jose.JSONWebKey) ([]byte, error) {
 	return payload, nil
 }
 
+// lookupOf names the resource a request's URL is about, so that its read
+// joins the nonce's round trip.
+func lookupOf(r *http.Request) authority.Lookup {
+	v := mux.Vars(r)
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, orderPath):
+		return authority.Lookup{OrderID: v["id"]}
+	case strings.HasPrefix(p, authzPath):
+		return authority.Lookup{AuthzID: v["id"]}
+	case strings.HasPrefix(p, challengePath):
+		return authority.Lookup{AuthzID: v["authz"]}
+	case strings.HasPrefix(p, certPath):
+		return authority.Lookup{Serial: v["serial"]}
+	}
+	return authority.Lookup{}
+}
+
 func setReplayNonce(w http.ResponseWriter, nonce string) {
 	if nonce != "" {
 		w.Header().Set("Replay-Nonce", nonce)
@@ -167,8 +186,9 @@ func setReplayNonce(w http.ResponseWriter, nonce string) {
 // request is an authenticated ACME POST.
 type request struct {
 	payload []byte
-	account *acme.Account    // set when signed with kid, or with the jwk of an account
-	jwk     *jose.JSONWebKey // set when signed with jwk
+	account *acme.Account     // set when signed with kid, or with the jwk of an account
+	caller  *authority.Caller // set when signed with kid
+	jwk     *jose.JSONWebKey  // set when signed with jwk
 	url     string
 	jws     *parsedJWS
 }
@@ -221,13 +241,15 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, r *htt
 	if !ok || id == "" || strings.Contains(id, "/") {
 		return nil, acme.AccountDoesNotExist("kid %q is not an account URL of this server", h.KID)
 	}
-	// The nonce and the account come in one store round trip; the nonce
-	// verdict waits until the signature is checked.
-	next, acct, nonceErr := s.auth.ConsumeNonceForAccount(ctx, h.Nonce, id)
+	// The nonce, the account and the resource the URL names come in one
+	// store round trip; the nonce verdict waits until the signature is
+	// checked.
+	next, caller, nonceErr := s.auth.ConsumeNonceForAccount(ctx, h.Nonce, id, lookupOf(r))
 	setReplayNonce(w, next)
-	if acct == nil {
+	if caller == nil {
 		return nil, nonceErr
 	}
+	acct := caller.Account
 	if acct.Status != acme.StatusValid {
 		return nil, acme.Unauthorized("account is %s", acct.Status)
 	}
@@ -235,7 +257,7 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := key.UnmarshalJSON(acct.Key); err != nil {
 		return nil, err
 	}
-	req.account = acct
+	req.account, req.caller = acct, caller
 	if req.payload, err = p.verify(key); err != nil {
 		return nil, err
 	}

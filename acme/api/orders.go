@@ -44,7 +44,7 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 		if err := postAsGet(req); err != nil {
 			return err
 		}
-		o, err := s.auth.Order(r.Context(), req.account, mux.Vars(r)["id"])
+		o, err := s.auth.Order(r.Context(), req.caller, mux.Vars(r)["id"])
 		if err != nil {
 			return err
 		}
@@ -65,7 +65,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		if err != nil || len(der) == 0 {
 			return acme.BadCSR("csr must be base64url-encoded DER")
 		}
-		o, err := s.auth.Finalize(r.Context(), req.account, mux.Vars(r)["id"], der)
+		o, err := s.auth.Finalize(r.Context(), req.caller, mux.Vars(r)["id"], der)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func (s *Server) certificate(w http.ResponseWriter, r *http.Request) {
 		if err := postAsGet(req); err != nil {
 			return err
 		}
-		c, err := s.auth.Certificate(r.Context(), req.account, mux.Vars(r)["serial"])
+		c, err := s.auth.Certificate(r.Context(), req.caller, mux.Vars(r)["serial"])
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/acmed/acmed/acme"
@@ -53,10 +54,6 @@ type Config struct {
 	OrderLifetime      time.Duration // pending orders and authorizations; default 24h
 	ValidAuthzLifetime time.Duration // default 30 days
 	NonceLifetime      time.Duration // default 1h
-	// SharedQueue says other replicas take jobs from the same queue (a
-	// Redis store), so a request waiting for its job also polls the store:
-	// the job may finish elsewhere.
-	SharedQueue bool
 	// DisableAuthzReuse makes every order get new authorizations instead of
 	// reusing the account's valid ones for the same identifiers.
 	DisableAuthzReuse bool
@@ -79,9 +76,9 @@ type Config struct {
 
 // Authority implements the ACME use cases.
 type Authority struct {
-	cfg     Config
-	log     *slog.Logger
-	waiters waiters
+	cfg  Config
+	log  *slog.Logger
+	jobs sync.WaitGroup // jobs run for requests (runJob)
 }
 
 // New returns an Authority; it fails if a required dependency is missing.
@@ -117,10 +114,16 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-// Run works the job queue (validations, issuances) until ctx ends.
+// Run works the jobs other replicas (or an earlier run) left unfinished
+// until ctx ends.
 func (a *Authority) Run(ctx context.Context) error {
 	return a.cfg.Store.Consume(ctx, a.work)
 }
+
+// Drain waits for the jobs started for requests, so that a shutdown
+// records their results rather than leave them to be reclaimed. Call it
+// once no request is being served.
+func (a *Authority) Drain() { a.jobs.Wait() }
 
 func (a *Authority) now() time.Time { return a.cfg.Now().UTC() }
 

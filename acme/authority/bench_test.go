@@ -107,7 +107,7 @@ func BenchmarkFinalize(b *testing.B) {
 		}
 		csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
 		b.StartTimer()
-		got, err := a.Finalize(ctx, acct, o.ID, csr)
+		got, err := a.Finalize(ctx, authority.CallerOf(acct), o.ID, csr)
 		if err != nil || got.Status != acme.StatusValid {
 			b.Fatalf("finalize: %v %v", err, got)
 		}

@@ -11,89 +11,91 @@ import (
 )
 
 // Finalize checks the CSR and queues the order's issuance (§7.4). Only the
-// request that moves the order from ready to processing queues it, so an
-// order gets one certificate however many finalize calls race; issuance is
-// a job (DESIGN.md decision 4), so a replica that dies mid-way leaves it to
-// another. The caller waits up to FinalizeWait for the result.
-func (a *Authority) Finalize(ctx context.Context, acct *acme.Account, orderID string, csrDER []byte) (*Order, error) {
-	cur, err := a.Order(ctx, acct, orderID)
+// request that moves the order from ready to processing queues it, in the
+// same write, claimed by this replica, which runs it at once; so an order
+// gets one certificate however many finalize calls race. Issuance is a job
+// (DESIGN.md decision 4): a replica that dies mid-way leaves it to another.
+// The caller waits up to FinalizeWait for the result.
+func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csrDER []byte) (*Order, error) {
+	stored, authzs, err := a.ownOrder(ctx, c, orderID)
 	if err != nil {
 		return nil, err
 	}
-	if cur.Status != acme.StatusReady {
-		return nil, acme.OrderNotReady("order is %s, not ready", cur.Status)
+	now := a.now()
+	if st := acme.OrderStatus(stored, authzs, now); st != acme.StatusReady {
+		return nil, acme.OrderNotReady("order is %s, not ready", st)
 	}
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, acme.BadCSR("cannot parse CSR: %v", err)
 	}
-	if p := acme.CheckCSR(csr, cur.Identifiers, acct.KeyThumbprint); p != nil {
+	if p := acme.CheckCSR(csr, stored.Identifiers, c.Account.KeyThumbprint); p != nil {
 		return nil, p
 	}
-	now := a.now()
-	if _, _, p := acme.CertWindow(now, cur.NotBefore, cur.NotAfter, a.cfg.CertValidity); p != nil {
+	if _, _, p := acme.CertWindow(now, stored.NotBefore, stored.NotAfter, a.cfg.CertValidity); p != nil {
 		return nil, p
 	}
-	if _, err := a.cfg.Store.UpdateOrder(ctx, orderID, func(o *acme.Order) error {
-		return acme.BeginFinalize(o, cur.Authzs, csrDER, now)
-	}); err != nil {
-		return nil, err
-	}
-	job := storage.Job{OrderID: orderID}
-	done := a.waiters.add(job)
-	defer a.waiters.remove(job, done)
-	if err := a.cfg.Store.Enqueue(ctx, job); err != nil {
-		if _, uerr := a.cfg.Store.UpdateOrder(ctx, orderID, func(o *acme.Order) error {
-			acme.AbandonFinalize(o)
-			return nil
-		}); uerr != nil {
-			a.log.ErrorContext(ctx, "reset order after failed enqueue", "order", orderID, "err", uerr)
-		}
-		return nil, err
-	}
-	_ = a.await(ctx, done, a.cfg.FinalizeWait, func(ctx context.Context) bool {
-		o, err := a.cfg.Store.Order(ctx, orderID)
-		return err != nil || o.Status != acme.StatusProcessing
-	}) // the order is read either way
-	// Its authorizations were valid when it was finalized and the order's
-	// status no longer depends on them: only the order needs reading again.
-	o, err := a.cfg.Store.Order(ctx, orderID)
+	var claim storage.Claim
+	o, err := a.cfg.Store.UpdateOrder(ctx, orderID, func(o *acme.Order) error {
+		return acme.BeginFinalize(o, authzs, csrDER, now)
+	}, storage.From(stored), storage.Queue(storage.Job{OrderID: orderID}, &claim))
 	if err != nil {
 		return nil, err
 	}
-	return a.view(o, cur.Authzs), nil
+	// The authorizations were valid when the order was finalized, and the
+	// order's status no longer depends on them.
+	if done, ok := runJob(ctx, a, a.cfg.FinalizeWait, func(ctx context.Context) *acme.Order {
+		return a.issue(ctx, claim, o)
+	}); ok {
+		o = done
+	}
+	return a.view(o, authzs), nil
 }
 
-// issueJob signs a processing order's certificate from the CSR kept with
-// it. A redelivered job whose order is no longer processing does nothing.
-func (a *Authority) issueJob(ctx context.Context, job storage.Job) {
-	log := a.log.With("order", job.OrderID)
-	o, err := a.cfg.Store.Order(ctx, job.OrderID)
-	if err != nil {
-		log.ErrorContext(ctx, "issuance job: load order", "err", err)
-		return
-	}
+// issue signs the certificate of o, a processing order as stored, from the
+// CSR kept with it, and records it with the order in one write. It returns
+// the order as written, or nil if the result could not be recorded. A
+// job whose order is no longer processing does nothing.
+func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Order) *acme.Order {
+	log := a.log.With("order", o.ID)
 	if o.Status != acme.StatusProcessing {
-		return
+		a.finish(ctx, claim)
+		return o
 	}
-	serial, prob := a.sign(ctx, o)
-	if _, err := a.cfg.Store.UpdateOrder(ctx, job.OrderID, func(o *acme.Order) error {
+	cert, prob := a.sign(ctx, o)
+	opts := []storage.Option{storage.From(o), storage.Finishing(claim)}
+	serial := ""
+	if cert != nil {
+		opts, serial = append(opts, storage.WithCertificate(cert)), cert.Serial
+	}
+	out, err := a.cfg.Store.UpdateOrder(ctx, o.ID, func(o *acme.Order) error {
 		return acme.FinishFinalize(o, serial, prob)
-	}); err != nil {
+	}, opts...)
+	switch {
+	case isProblem(err):
+		a.finish(ctx, claim) // another worker finished the order first
+		return nil
+	case err != nil:
 		log.ErrorContext(ctx, "issuance job: record result", "err", err)
+		return nil
 	}
+	if cert != nil {
+		a.audit(ctx, "certificate.issue", "account", o.AccountID, "order", o.ID, "serial", cert.Serial,
+			"identifiers", cert.Identifiers, "not_after", cert.NotAfter)
+	}
+	return out
 }
 
-// sign issues and stores the certificate of a processing order. Failures
-// become the order's error; their cause goes to the log only.
-func (a *Authority) sign(ctx context.Context, o *acme.Order) (string, *acme.Problem) {
+// sign issues the certificate of a processing order. Failures become the
+// order's error; their cause goes to the log only.
+func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate, *acme.Problem) {
 	csr, err := x509.ParseCertificateRequest(o.CSR)
 	if err != nil {
-		return "", acme.BadCSR("cannot parse CSR: %v", err)
+		return nil, acme.BadCSR("cannot parse CSR: %v", err)
 	}
 	notBefore, notAfter, p := acme.CertWindow(a.now(), o.NotBefore, o.NotAfter, a.cfg.CertValidity)
 	if p != nil {
-		return "", p
+		return nil, p
 	}
 	req := ca.Request{PublicKey: csr.PublicKey, CommonName: csr.Subject.CommonName, NotBefore: notBefore, NotAfter: notAfter}
 	for _, id := range o.Identifiers {
@@ -104,29 +106,27 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (string, *acme.Prob
 		}
 	}
 	issued, err := a.cfg.Signer.Sign(ctx, req)
-	if err == nil {
-		err = a.cfg.Store.PutCertificate(ctx, &acme.Certificate{
-			Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID, ChainPEM: issued.ChainPEM,
-			Identifiers: o.Identifiers, NotAfter: issued.Leaf.NotAfter,
-		})
-	}
 	if err != nil {
 		a.log.ErrorContext(ctx, "issuance failed", "order", o.ID, "err", err)
-		return "", acme.ServerInternal("issuance failed")
+		return nil, acme.ServerInternal("issuance failed")
 	}
-	a.audit(ctx, "certificate.issue", "account", o.AccountID, "order", o.ID, "serial", issued.Serial,
-		"names", req.DNSNames, "ips", req.IPAddresses, "not_before", issued.Leaf.NotBefore, "not_after", issued.Leaf.NotAfter)
-	return issued.Serial, nil
+	return &acme.Certificate{
+		Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID, ChainPEM: issued.ChainPEM,
+		Identifiers: o.Identifiers, NotAfter: issued.Leaf.NotAfter,
+	}, nil
 }
 
 // Certificate returns the PEM chain of one of the account's certificates.
-func (a *Authority) Certificate(ctx context.Context, acct *acme.Account, serial string) (*acme.Certificate, error) {
-	c, err := a.cfg.Store.Certificate(ctx, serial)
-	if err != nil {
-		return nil, notFound(err, "certificate")
+func (a *Authority) Certificate(ctx context.Context, c *Caller, serial string) (*acme.Certificate, error) {
+	cert := c.certificate(serial)
+	if cert == nil {
+		var err error
+		if cert, err = a.cfg.Store.Certificate(ctx, serial); err != nil {
+			return nil, notFound(err, "certificate")
+		}
 	}
-	if c.AccountID != acct.ID {
+	if cert.AccountID != c.Account.ID {
 		return nil, acme.Unauthorized("certificate belongs to another account")
 	}
-	return c, nil
+	return cert, nil
 }

@@ -40,25 +40,29 @@ func (a *Authority) ConsumeNonce(ctx context.Context, nonce string) (string, err
 	return next, nil
 }
 
-// ConsumeNonceForAccount is ConsumeNonce and Account together, for a
-// request signed with kid: one store round trip instead of two. The account
-// error comes first; a badNonce is returned with the account, so the
-// caller can still check the signature before answering it.
-func (a *Authority) ConsumeNonceForAccount(ctx context.Context, nonce, accountID string) (string, *acme.Account, error) {
+// ConsumeNonceForAccount is ConsumeNonce, Account and the read of the
+// resource look names, for a request signed with kid: one store round trip
+// for everything the request reads first. The account error comes first; a
+// badNonce is returned with the Caller, so the caller can still check the
+// signature before answering it.
+func (a *Authority) ConsumeNonceForAccount(ctx context.Context, nonce, accountID string, look Lookup) (string, *Caller, error) {
 	next, err := a.randomID(16)
 	if err != nil {
 		return "", nil, err
 	}
-	ok, acct, err := a.cfg.Store.ConsumeNonceForAccount(ctx, nonce, next, a.now().Add(a.cfg.NonceLifetime), accountID)
+	found, err := a.cfg.Store.ConsumeNonceForAccount(ctx, nonce, next, a.now().Add(a.cfg.NonceLifetime), accountID, look)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return next, nil, acme.AccountDoesNotExist("account %q does not exist", accountID)
 	case err != nil:
 		return "", nil, err
-	case nonce == "":
-		return next, acct, acme.BadNonce("JWS has no nonce")
-	case !ok:
-		return next, acct, acme.BadNonce("nonce %q is unknown, used or expired", nonce)
 	}
-	return next, acct, nil
+	c := &Caller{Account: found.Account, found: found}
+	switch {
+	case nonce == "":
+		return next, c, acme.BadNonce("JWS has no nonce")
+	case !found.NonceOK:
+		return next, c, acme.BadNonce("nonce %q is unknown, used or expired", nonce)
+	}
+	return next, c, nil
 }

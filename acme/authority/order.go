@@ -141,20 +141,30 @@ func (a *Authority) accountScopedID(acct *acme.Account) (string, error) {
 }
 
 // Order returns one of the account's orders with its status derived.
-func (a *Authority) Order(ctx context.Context, acct *acme.Account, id string) (*Order, error) {
-	o, err := a.cfg.Store.Order(ctx, id)
-	if err != nil {
-		return nil, notFound(err, "order")
-	}
-	if o.AccountID != acct.ID {
-		return nil, acme.Unauthorized("order belongs to another account")
-	}
-	a.requeueOrder(ctx, o)
-	authzs, err := a.cfg.Store.Authorizations(ctx, o.AuthzIDs)
+func (a *Authority) Order(ctx context.Context, c *Caller, id string) (*Order, error) {
+	o, authzs, err := a.ownOrder(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
 	return a.view(o, authzs), nil
+}
+
+// ownOrder loads one of the caller's orders as stored, and its
+// authorizations.
+func (a *Authority) ownOrder(ctx context.Context, c *Caller, id string) (*acme.Order, []*acme.Authorization, error) {
+	o, err := a.loadOrder(ctx, c, id)
+	if err != nil {
+		return nil, nil, notFound(err, "order")
+	}
+	if o.AccountID != c.Account.ID {
+		return nil, nil, acme.Unauthorized("order belongs to another account")
+	}
+	a.requeueOrder(ctx, o)
+	authzs, err := a.cfg.Store.Authorizations(ctx, o.AuthzIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o, authzs, nil
 }
 
 // view sets the derived statuses on copies a client may see.
@@ -192,17 +202,24 @@ func (a *Authority) orderError(authzs []*acme.Authorization, now time.Time) *acm
 }
 
 // Authorization returns one of the account's authorizations.
-func (a *Authority) Authorization(ctx context.Context, acct *acme.Account, id string) (*acme.Authorization, error) {
-	az, err := a.cfg.Store.Authorization(ctx, id)
+func (a *Authority) Authorization(ctx context.Context, c *Caller, id string) (*acme.Authorization, error) {
+	az, err := a.loadAuthz(ctx, c, id)
 	if err != nil {
 		return nil, notFound(err, "authorization")
 	}
-	if az.AccountID != acct.ID {
+	if az.AccountID != c.Account.ID {
 		return nil, acme.Unauthorized("authorization belongs to another account")
 	}
-	a.requeueAuthz(ctx, az)
-	az.Status = acme.AuthzStatus(az, a.now())
-	return az, nil
+	a.requeueAuthz(ctx, az, c.Account)
+	return a.authzView(az), nil
+}
+
+// authzView is a copy of az with its status derived, which a client may
+// see; az itself stays as stored.
+func (a *Authority) authzView(az *acme.Authorization) *acme.Authorization {
+	v := *az
+	v.Status = acme.AuthzStatus(az, a.now())
+	return &v
 }
 
 // DeactivateAuthorization is §7.5.2.

@@ -99,7 +99,6 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		CertValidity:      c.CertValidity,
 		TermsOfService:    c.TermsOfService,
 		DisableAuthzReuse: !c.AuthzReuse,
-		SharedQueue:       isRedisURL(c.Store),
 		// A job may wait ReclaimAfter for another replica, then run for up
 		// to JobTimeout (30s), before it counts as lost.
 		RequeueAfter: c.ReclaimAfter + 30*time.Second + 10*time.Second,
@@ -150,8 +149,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		defer stop()
 		err = srv.Shutdown(shutdownCtx)
 	}
+	auth.Drain()
 	if werr := <-workerDone; werr != nil && !errors.Is(werr, context.Canceled) {
-		log.Error("validation worker", "err", werr)
+		log.Error("job worker", "err", werr)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -6,6 +6,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
 )
 
 var accounts = resource[acme.Account]{
@@ -56,7 +57,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*acme.Acco
 			return keys.Delete([]byte(old.KeyThumbprint))
 		}
 		return nil
-	})
+	}, storage.Options{})
 }
 
 // claimKey points thumbprint at account id unless another account holds

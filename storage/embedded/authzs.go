@@ -6,6 +6,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
 )
 
 var authzs = resource[acme.Authorization]{
@@ -41,8 +42,8 @@ func (s *Store) Authorizations(ctx context.Context, ids []string) ([]*acme.Autho
 	return out, nil
 }
 
-func (s *Store) UpdateAuthorization(ctx context.Context, id string, fn func(*acme.Authorization) error) (*acme.Authorization, error) {
-	return update(ctx, s, authzs, id, fn, indexValid)
+func (s *Store) UpdateAuthorization(ctx context.Context, id string, fn func(*acme.Authorization) error, opts ...storage.Option) (*acme.Authorization, error) {
+	return update(ctx, s, authzs, id, fn, indexValid, storage.Apply(opts))
 }
 
 // ValidAuthorization follows the index and, should the authorization have

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
 )
 
 var certs = resource[acme.Certificate]{
@@ -21,5 +22,5 @@ func (s *Store) Certificate(ctx context.Context, serial string) (*acme.Certifica
 }
 
 func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error) {
-	return update(ctx, s, certs, serial, fn, nil)
+	return update(ctx, s, certs, serial, fn, nil, storage.Options{})
 }

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -91,17 +92,31 @@ func insert[T any](tx *bolt.Tx, r resource[T], v *T, index func(*bolt.Tx) error)
 
 // update is the compare-and-set behind every UpdateX. bbolt admits one
 // write transaction at a time, so reading, calling fn and writing inside one
-// transaction leaves no gap for another writer, and no retry loop is
-// needed. fn runs on a copy nobody else sees; it may run twice when bbolt
-// re-runs a failed batch alone, which the contract allows (fn is pure). reindex, if not nil, keeps
-// indexes in step with the change in the same transaction. An error from fn
-// is returned as is, and bbolt rolls the transaction back.
-func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn func(*T) error, reindex func(tx *bolt.Tx, old, cur *T) error) (*T, error) {
+// transaction leaves no gap for another writer: no retry loop is needed, and
+// opts.From is ignored, as the local read it would save is what makes the
+// update atomic.
+// fn runs on a copy nobody else sees; it may run twice when bbolt re-runs a
+// failed batch alone, which the contract allows (fn is pure). reindex, if not
+// nil, keeps indexes in step with the change in the same transaction. An
+// error from fn is returned as is, and bbolt rolls the transaction back.
+//
+// An fn that leaves the encoding as it was writes nothing, so it neither
+// reindexes nor queues nor stores opts.Certificate; opts.Finish is done
+// either way.
+func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn func(*T) error, reindex func(tx *bolt.Tx, old, cur *T) error, opts storage.Options) (*T, error) {
+	if opts.Claimed != nil {
+		// A Claim variable used twice must not keep the first claim.
+		*opts.Claimed = storage.Claim{}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var out *T
+	var queued uint64 // 0: no job queued; bucket sequences start at 1
 	err := s.db.Batch(func(tx *bolt.Tx) error {
+		// A batch that fails is re-run, and what this run set must not
+		// survive into the next (its sequence was rolled back).
+		out, queued = nil, 0
 		b := tx.Bucket([]byte(r.bucket))
 		raw := b.Get([]byte(key))
 		if raw == nil {
@@ -117,17 +132,19 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 		if r.key(cur) != key {
 			return fmt.Errorf("embedded store: update %s %q: fn changed its key to %q", r.name, key, r.key(cur))
 		}
-		if reindex != nil {
-			old, err := decode(r, key, raw)
-			if err != nil {
-				return err
-			}
-			if err := reindex(tx, old, cur); err != nil {
+		enc, err := json.Marshal(cur)
+		if err != nil {
+			return fmt.Errorf("embedded store: encode %s %q: %w", r.name, key, err)
+		}
+		if !bytes.Equal(enc, raw) {
+			if queued, err = write(tx, r, key, raw, enc, cur, reindex, opts); err != nil {
 				return err
 			}
 		}
-		if err := putJSON(b, key, cur); err != nil {
-			return err
+		if opts.Finish != nil {
+			if err := finishJob(tx, *opts.Finish); err != nil {
+				return err
+			}
 		}
 		out = cur
 		return nil
@@ -135,7 +152,37 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 	if err != nil {
 		return nil, err
 	}
+	if opts.Claimed != nil && queued != 0 {
+		*opts.Claimed = storage.Claim{Job: *opts.Queue, ID: claimID(queued)}
+	}
 	return out, nil
+}
+
+// write stores enc, the encoding of cur that replaces raw, with what comes
+// with a write: the reindex, opts.Certificate and opts.Queue. It returns the
+// queued job's sequence, or 0.
+func write[T any](tx *bolt.Tx, r resource[T], key string, raw, enc []byte, cur *T, reindex func(tx *bolt.Tx, old, cur *T) error, opts storage.Options) (uint64, error) {
+	if reindex != nil {
+		old, err := decode(r, key, raw)
+		if err != nil {
+			return 0, err
+		}
+		if err := reindex(tx, old, cur); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Bucket([]byte(r.bucket)).Put([]byte(key), enc); err != nil {
+		return 0, err
+	}
+	if opts.Certificate != nil {
+		if err := insert(tx, certs, opts.Certificate, nil); err != nil {
+			return 0, err
+		}
+	}
+	if opts.Queue == nil {
+		return 0, nil
+	}
+	return queueJob(tx, *opts.Queue)
 }
 
 // seqKey encodes a bucket sequence big-endian so keys sort in the order

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,74 +38,123 @@ func open(t *testing.T, path string, cfg embedded.Config) *embedded.Store {
 	return s
 }
 
-// consumeOne runs Consume until it hands out one job and returns that job.
-func consumeOne(t *testing.T, s *embedded.Store) storage.Job {
+// seed stores an order whose authorizations the jobs of queue are about.
+func seed(t *testing.T, s *embedded.Store, authzIDs ...string) {
+	t.Helper()
+	order := &acme.Order{ID: "order-1", AccountID: "acct-1", AuthzIDs: authzIDs}
+	var list []*acme.Authorization
+	for _, id := range authzIDs {
+		list = append(list, &acme.Authorization{
+			ID: id, AccountID: "acct-1", Status: acme.StatusPending,
+			Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: id + ".example"},
+			Challenges: []acme.Challenge{{ID: id + "-http", Type: acme.ChallengeHTTP01, Status: acme.StatusPending}},
+		})
+	}
+	if err := s.CreateOrder(t.Context(), order, list); err != nil {
+		t.Fatalf("CreateOrder: %v", err)
+	}
+}
+
+// queue queues the validation of authzID's challenge as responding to it
+// does, and returns the claim.
+func queue(t *testing.T, s *embedded.Store, authzID string) storage.Claim {
+	t.Helper()
+	var c storage.Claim
+	_, err := s.UpdateAuthorization(t.Context(), authzID, func(a *acme.Authorization) error {
+		a.Challenges[0].Queued = a.Challenges[0].Queued.Add(time.Minute)
+		return nil
+	}, storage.Queue(storage.Job{AuthzID: authzID, ChallengeID: authzID + "-http"}, &c))
+	if err != nil || c.ID == "" {
+		t.Fatalf("queueing UpdateAuthorization: claim %+v, %v", c, err)
+	}
+	return c
+}
+
+// consumeUntil runs Consume until it hands out last, and returns every
+// claim handed out, last included, without finishing any. s must have one
+// worker, so claims come in the order Consume hands them out.
+func consumeUntil(t *testing.T, s *embedded.Store, last storage.Claim) []storage.Claim {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	got := make(chan storage.Job, 1)
+	got := make(chan storage.Claim, 100)
 	consumed := make(chan error, 1)
 	go func() {
-		consumed <- s.Consume(ctx, func(_ context.Context, j storage.Job) { got <- j })
+		consumed <- s.Consume(ctx, func(_ context.Context, c storage.Claim) { got <- c })
 	}()
-	select {
-	case j := <-got:
-		cancel()
-		<-consumed
-		return j
-	case err := <-consumed:
-		t.Fatalf("Consume returned %v before handing out a job", err)
-	case <-time.After(waitTimeout):
-		t.Fatalf("no job handed out within %v", waitTimeout)
+	var claims []storage.Claim
+	deadline := time.After(waitTimeout)
+	for {
+		select {
+		case c := <-got:
+			claims = append(claims, c)
+			if c == last {
+				cancel()
+				if err := <-consumed; !errors.Is(err, context.Canceled) {
+					t.Fatalf("Consume: %v", err)
+				}
+				return claims
+			}
+		case err := <-consumed:
+			t.Fatalf("Consume returned %v after handing out %+v", err, claims)
+		case <-deadline:
+			t.Fatalf("%+v not handed out within %v; got %+v", last, waitTimeout, claims)
+		}
 	}
-	panic("unreachable")
 }
 
+// TestJobsSurviveRestart: a claim its holder never finished is handed out
+// by the next run, and again by the one after while nobody finishes it. A
+// sentinel claim queued last shows what came before it: claims are handed
+// out in the order they were queued.
 func TestJobsSurviveRestart(t *testing.T) {
-	job := storage.Job{AuthzID: "authz-1", ChallengeID: "chall-1"}
 	for _, tc := range []struct {
 		name string
-		// beforeClose runs after job is enqueued.
-		beforeClose func(t *testing.T, s *embedded.Store)
+		// settle is what the holder did with its claim before the stop.
+		settle func(t *testing.T, s *embedded.Store, c storage.Claim) error
+		left   bool
 	}{
-		{"never handed out", func(*testing.T, *embedded.Store) {}},
-		{"handler cut short by shutdown", func(t *testing.T, s *embedded.Store) {
-			ctx, cancel := context.WithCancel(t.Context())
-			started := make(chan struct{})
-			consumed := make(chan error, 1)
-			go func() {
-				consumed <- s.Consume(ctx, func(ctx context.Context, _ storage.Job) {
-					close(started)
-					<-ctx.Done()
-				})
-			}()
-			select {
-			case <-started:
-			case <-time.After(waitTimeout):
-				t.Fatalf("job not handed out within %v", waitTimeout)
-			}
-			cancel()
-			if err := <-consumed; !errors.Is(err, context.Canceled) {
-				t.Fatalf("Consume: %v", err)
-			}
-		}},
+		{"never finished", func(*testing.T, *embedded.Store, storage.Claim) error { return nil }, true},
+		{"finished by its result write", func(t *testing.T, s *embedded.Store, c storage.Claim) error {
+			_, err := s.UpdateAuthorization(t.Context(), c.Job.AuthzID, func(a *acme.Authorization) error {
+				a.Challenges[0].Status = acme.StatusValid
+				return nil
+			}, storage.Finishing(c))
+			return err
+		}, false},
+		{"finished by a write that changes nothing", func(t *testing.T, s *embedded.Store, c storage.Claim) error {
+			_, err := s.UpdateAuthorization(t.Context(), c.Job.AuthzID, func(*acme.Authorization) error { return nil }, storage.Finishing(c))
+			return err
+		}, false},
+		{"finished by Finish", func(t *testing.T, s *embedded.Store, c storage.Claim) error {
+			return s.Finish(t.Context(), c)
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "acmed.db")
-			s, err := embedded.Open(path, embedded.Config{})
-			if err != nil {
-				t.Fatalf("Open: %v", err)
+			s := open(t, path, embedded.Config{})
+			seed(t, s, "authz-1", "authz-2")
+			claim := queue(t, s, "authz-1")
+			if err := tc.settle(t, s, claim); err != nil {
+				t.Fatalf("settling the claim: %v", err)
 			}
-			if err := s.Enqueue(t.Context(), job); err != nil {
-				t.Fatalf("Enqueue: %v", err)
-			}
-			tc.beforeClose(t, s)
+			sentinel := queue(t, s, "authz-2")
 			if err := s.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
 
-			if got := consumeOne(t, open(t, path, embedded.Config{})); got != job {
-				t.Fatalf("after reopening got job %+v, want %+v", got, job)
+			want := []storage.Claim{sentinel}
+			if tc.left {
+				want = []storage.Claim{claim, sentinel}
+			}
+			for run := 2; run <= 3; run++ {
+				s := open(t, path, embedded.Config{Workers: 1})
+				if got := consumeUntil(t, s, sentinel); !reflect.DeepEqual(got, want) {
+					t.Fatalf("run %d handed out %+v, want %+v", run, got, want)
+				}
+				if err := s.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
 			}
 		})
 	}
@@ -158,7 +208,7 @@ func TestClose(t *testing.T) {
 	}
 	consumed := make(chan error, 1)
 	go func() {
-		consumed <- s.Consume(t.Context(), func(context.Context, storage.Job) {})
+		consumed <- s.Consume(t.Context(), func(context.Context, storage.Claim) {})
 	}()
 	for i := range 2 {
 		if err := s.Close(); err != nil {
@@ -179,24 +229,29 @@ func TestClose(t *testing.T) {
 }
 
 func TestConsumeTwice(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "acmed.db"), embedded.Config{})
+	path := filepath.Join(t.TempDir(), "acmed.db")
+	s := open(t, path, embedded.Config{})
+	seed(t, s, "authz-1")
+	queue(t, s, "authz-1")
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = open(t, path, embedded.Config{})
+
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	started := make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
-		first <- s.Consume(ctx, func(context.Context, storage.Job) { close(started) })
+		first <- s.Consume(ctx, func(context.Context, storage.Claim) { close(started) })
 	}()
-	// Once the first consumer has handled a job it is surely running.
-	if err := s.Enqueue(ctx, storage.Job{AuthzID: "a", ChallengeID: "c"}); err != nil {
-		t.Fatalf("Enqueue: %v", err)
-	}
+	// Once the first consumer has handed out the leftover job it surely runs.
 	select {
 	case <-started:
 	case <-time.After(waitTimeout):
 		t.Fatalf("job not handed out within %v", waitTimeout)
 	}
-	if err := s.Consume(ctx, func(context.Context, storage.Job) {}); err == nil || errors.Is(err, context.Canceled) {
+	if err := s.Consume(ctx, func(context.Context, storage.Claim) {}); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("second Consume: %v, want an error saying one runs", err)
 	}
 	cancel()

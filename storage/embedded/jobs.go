@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,45 +14,61 @@ import (
 	"github.com/acmed/acmed/storage"
 )
 
-// Enqueue commits j to the file before returning, so it survives a crash,
-// and wakes Consume.
-func (s *Store) Enqueue(ctx context.Context, j storage.Job) error {
+// queueJob stores j under the bucket's next sequence, which is the claim's
+// ID, and returns that sequence. It is never 0.
+func queueJob(tx *bolt.Tx, j storage.Job) (uint64, error) {
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return 0, fmt.Errorf("embedded store: encode job: %w", err)
+	}
+	b := tx.Bucket([]byte(bucketJobs))
+	seq, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	return seq, b.Put(seqKey(seq), raw)
+}
+
+func claimID(seq uint64) string { return strconv.FormatUint(seq, 10) }
+
+// finishJob deletes c's record. A claim already finished has none, which
+// is no error: a job may be finished by its result write and again by a
+// second holder after a restart.
+func finishJob(tx *bolt.Tx, c storage.Claim) error {
+	if c.ID == "" { // a zero claim: Queue wrote nothing
+		return nil
+	}
+	seq, err := strconv.ParseUint(c.ID, 10, 64)
+	if err != nil {
+		return fmt.Errorf("embedded store: finish job: claim ID %q is not one this store hands out", c.ID)
+	}
+	return tx.Bucket([]byte(bucketJobs)).Delete(seqKey(seq))
+}
+
+// Finish deletes c's job record.
+func (s *Store) Finish(ctx context.Context, c storage.Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	raw, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("embedded store: encode job: %w", err)
+	if c.ID == "" {
+		return nil
 	}
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketJobs))
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		return b.Put(seqKey(seq), raw)
-	})
-	if err != nil {
-		return err
-	}
-	select {
-	case s.wake <- struct{}{}:
-	default: // a wake-up is already pending; it will find this job too
-	}
-	return nil
+	return s.db.Batch(func(tx *bolt.Tx) error { return finishJob(tx, c) })
 }
 
-// Consume first hands out the jobs left in the file by an earlier run, then
-// new ones as they are enqueued, running up to Config.Workers handlers at
-// once. A job is deleted when its handler returns, except when ctx had
-// ended by then: the handler may have given up half way, so the job stays
-// and the next Consume (after a restart) runs it again. Handlers must
-// therefore tolerate running a job twice.
+// Consume hands out the jobs an earlier run left in the file, running up to
+// Config.Workers handlers at once, then waits for ctx to end. Those are the
+// only unfinished claims it can find: a job queued since Open is held by the
+// request that queued it in this process, which runs and finishes it, and
+// one store file serves one process. So it hands out records up to the
+// sequence the bucket had at Open, never later ones. Records stay in the
+// file until handle (or anyone) finishes their claim, so a handler cut
+// short leaves its job for the next run.
 //
 // A Store has one consumer: a second Consume while one runs fails. Consume
 // returns ctx.Err() once ctx ends and every running handler has returned,
 // or an error if the store fails or is closed.
-func (s *Store) Consume(parent context.Context, handle func(context.Context, storage.Job)) error {
+func (s *Store) Consume(parent context.Context, handle func(context.Context, storage.Claim)) error {
 	if !s.consuming.CompareAndSwap(false, true) {
 		return errors.New("embedded store: Consume is already running on this store")
 	}
@@ -60,7 +77,7 @@ func (s *Store) Consume(parent context.Context, handle func(context.Context, sto
 	ctx, stop := context.WithCancelCause(parent)
 	defer stop(nil)
 	var wg sync.WaitGroup
-	err := s.dispatch(ctx, stop, &wg, handle)
+	err := s.dispatch(ctx, &wg, handle)
 	stop(err) // a store failure also ends the running handlers
 	wg.Wait()
 	if err := parent.Err(); err != nil {
@@ -69,10 +86,9 @@ func (s *Store) Consume(parent context.Context, handle func(context.Context, sto
 	return context.Cause(ctx)
 }
 
-// dispatch hands out jobs until ctx ends or the store fails. Jobs stay in
-// the bucket while they run, so it tracks the last sequence handed out to
-// skip them; new jobs always sort after it.
-func (s *Store) dispatch(ctx context.Context, stop context.CancelCauseFunc, wg *sync.WaitGroup, handle func(context.Context, storage.Job)) error {
+// dispatch hands out the leftover jobs in sequence order, then waits until
+// ctx ends or the store closes.
+func (s *Store) dispatch(ctx context.Context, wg *sync.WaitGroup, handle func(context.Context, storage.Claim)) error {
 	slots := make(chan struct{}, s.workers)
 	var after uint64
 	for {
@@ -86,52 +102,44 @@ func (s *Store) dispatch(ctx context.Context, stop context.CancelCauseFunc, wg *
 		if ctx.Err() != nil {
 			return nil
 		}
-		seq, job, ok, err := s.nextJob(after)
+		seq, claim, ok, err := s.nextLeftover(after)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			<-slots
-			select {
-			case <-s.wake:
-				continue
-			case <-ctx.Done():
-				return nil
-			case <-s.closed:
-				return errClosed
-			}
+			break
 		}
 		after = seq
 		wg.Go(func() {
 			defer func() { <-slots }()
-			handle(ctx, job)
-			if ctx.Err() != nil {
-				return
-			}
-			if err := s.deleteJob(seq); err != nil {
-				stop(fmt.Errorf("embedded store: delete job %d: %w", seq, err))
-			}
+			handle(ctx, claim)
 		})
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.closed:
+		return errClosed
 	}
 }
 
-func (s *Store) nextJob(after uint64) (seq uint64, job storage.Job, ok bool, err error) {
+// nextLeftover returns the first job record after sequence after, if it
+// was in the file at Open.
+func (s *Store) nextLeftover(after uint64) (seq uint64, c storage.Claim, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		k, v := tx.Bucket([]byte(bucketJobs)).Cursor().Seek(seqKey(after + 1))
 		if k == nil {
 			return nil
 		}
-		seq, ok = binary.BigEndian.Uint64(k), true
-		if err := json.Unmarshal(v, &job); err != nil {
+		seq = binary.BigEndian.Uint64(k)
+		if seq > s.leftovers {
+			return nil
+		}
+		ok, c.ID = true, claimID(seq)
+		if err := json.Unmarshal(v, &c.Job); err != nil {
 			return fmt.Errorf("embedded store: decode job %d: %w", seq, err)
 		}
 		return nil
 	})
-	return seq, job, ok, err
-}
-
-func (s *Store) deleteJob(seq uint64) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(bucketJobs)).Delete(seqKey(seq))
-	})
+	return seq, c, ok, err
 }

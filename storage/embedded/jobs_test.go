@@ -2,6 +2,8 @@ package embedded
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -11,33 +13,72 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
 )
 
 const waitTimeout = 10 * time.Second
 
-func TestConsumeRunsWorkersAtOnceAndDeletesJobs(t *testing.T) {
-	const workers, jobs = 3, 10
-	s, err := Open(filepath.Join(t.TempDir(), "acmed.db"), Config{Workers: workers})
+// withLeftovers returns a file holding n job records, as a run that
+// stopped before finishing them leaves it.
+func withLeftovers(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "acmed.db")
+	s, err := Open(path, Config{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	for i := range n {
+		queueRaw(t, s, storage.Job{AuthzID: fmt.Sprint(i)})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return path
+}
+
+// queueRaw stores a job record as a queueing update does, without the
+// update.
+func queueRaw(t *testing.T, s *Store, j storage.Job) uint64 {
+	t.Helper()
+	var seq uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		seq, err = queueJob(tx, j)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("queueJob: %v", err)
+	}
+	return seq
+}
+
+func openTest(t *testing.T, path string, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(path, cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestConsumeRunsWorkersAtOnce: leftovers are handled Workers at a time,
+// and handlers that finish their claims leave no record behind.
+func TestConsumeRunsWorkersAtOnce(t *testing.T) {
+	const workers, jobs = 3, 10
+	s := openTest(t, withLeftovers(t, jobs), Config{Workers: workers})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	for i := range jobs {
-		if err := s.Enqueue(ctx, storage.Job{AuthzID: fmt.Sprint(i)}); err != nil {
-			t.Fatalf("Enqueue: %v", err)
-		}
-	}
 
 	var mu sync.Mutex
 	running, most := 0, 0
 	started := make(chan struct{}, jobs)
+	finished := make(chan error, jobs)
 	release := make(chan struct{})
 	consumed := make(chan error, 1)
 	go func() {
-		consumed <- s.Consume(ctx, func(context.Context, storage.Job) {
+		consumed <- s.Consume(ctx, func(ctx context.Context, c storage.Claim) {
 			mu.Lock()
 			running++
 			most = max(most, running)
@@ -47,29 +88,29 @@ func TestConsumeRunsWorkersAtOnceAndDeletesJobs(t *testing.T) {
 			mu.Lock()
 			running--
 			mu.Unlock()
+			finished <- s.Finish(ctx, c)
 		})
 	}()
-	receive := func(n int) {
+	receive := func(what string, ch <-chan struct{}, n int) {
 		t.Helper()
 		for i := range n {
 			select {
-			case <-started:
+			case <-ch:
 			case <-time.After(waitTimeout):
-				t.Fatalf("%d of %d handlers started within %v", i, n, waitTimeout)
+				t.Fatalf("%d of %d handlers %s within %v", i, n, what, waitTimeout)
 			}
 		}
 	}
-	receive(workers) // all workers busy at once
+	receive("started", started, workers) // all workers busy at once
 	close(release)
-	receive(jobs - workers)
-
-	// Deletion follows each handler's return, so poll until it has.
-	deadline := time.Now().Add(waitTimeout)
-	for left := countJobs(t, s); left > 0; left = countJobs(t, s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs still stored %v after all were handled", left, waitTimeout)
+	receive("started", started, jobs-workers)
+	for range jobs {
+		if err := <-finished; err != nil {
+			t.Fatalf("Finish: %v", err)
 		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	if left := jobRecords(t, s); len(left) != 0 {
+		t.Fatalf("records left after every claim was finished: %v", left)
 	}
 	cancel()
 	if err := <-consumed; !errors.Is(err, context.Canceled) {
@@ -80,15 +121,100 @@ func TestConsumeRunsWorkersAtOnceAndDeletesJobs(t *testing.T) {
 	}
 }
 
-func countJobs(t *testing.T, s *Store) int {
+// TestConsumeSkipsJobsQueuedSinceOpen: those are held by the requests that
+// queued them in this process.
+func TestConsumeSkipsJobsQueuedSinceOpen(t *testing.T) {
+	s := openTest(t, withLeftovers(t, 1), Config{})
+	queueRaw(t, s, storage.Job{OrderID: "new"})
+	seq, c, ok, err := s.nextLeftover(0)
+	if err != nil || !ok || c != (storage.Claim{Job: storage.Job{AuthzID: "0"}, ID: "1"}) {
+		t.Fatalf("first leftover: %d %+v %v %v", seq, c, ok, err)
+	}
+	if _, c, ok, err := s.nextLeftover(seq); ok || err != nil {
+		t.Fatalf("after the leftover: %+v %v %v, want none", c, ok, err)
+	}
+}
+
+// TestQueueInRetriedBatch: bbolt re-runs the updates of a batch one of them
+// failed, with the job sequence rolled back, so claims must name the
+// records of the run that committed. Failing updates among concurrent ones
+// make such re-runs likely; whatever happened, every claim handed back
+// names exactly one stored record, and no record lacks its claim.
+func TestQueueInRetriedBatch(t *testing.T) {
+	const updates = 40
+	s := openTest(t, filepath.Join(t.TempDir(), "acmed.db"), Config{})
+	ctx := t.Context()
+	var list []*acme.Authorization
+	for i := range updates {
+		list = append(list, &acme.Authorization{ID: fmt.Sprint("authz-", i), AccountID: "acct-1"})
+	}
+	if err := s.CreateOrder(ctx, &acme.Order{ID: "order-1", AccountID: "acct-1"}, list); err != nil {
+		t.Fatalf("CreateOrder: %v", err)
+	}
+
+	boom := errors.New("fn refused")
+	claims := make([]storage.Claim, updates)
+	errs := make([]error, updates)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, a := range list {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = s.UpdateAuthorization(ctx, a.ID, func(a *acme.Authorization) error {
+				a.Status = acme.StatusProcessing
+				if i%2 == 1 {
+					return boom
+				}
+				return nil
+			}, storage.Queue(storage.Job{AuthzID: a.ID}, &claims[i]))
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	want := map[string]storage.Job{}
+	for i, c := range claims {
+		switch {
+		case i%2 == 1:
+			if errs[i] != boom || c != (storage.Claim{}) {
+				t.Errorf("failing update %d: claim %+v, %v", i, c, errs[i])
+			}
+		case errs[i] != nil:
+			t.Errorf("update %d: %v", i, errs[i])
+		default:
+			if _, dup := want[c.ID]; dup {
+				t.Errorf("claim ID %s handed out twice", c.ID)
+			}
+			want[c.ID] = c.Job
+		}
+	}
+	got := jobRecords(t, s)
+	if len(got) != len(want) {
+		t.Fatalf("%d records for %d claims:\n records %v\n claims %v", len(got), len(want), got, want)
+	}
+	for id, j := range want {
+		if got[id] != j {
+			t.Errorf("claim %s of %+v: record holds %+v", id, j, got[id])
+		}
+	}
+}
+
+// jobRecords returns the stored jobs by claim ID.
+func jobRecords(t *testing.T, s *Store) map[string]storage.Job {
 	t.Helper()
-	n := 0
+	records := map[string]storage.Job{}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket([]byte(bucketJobs)).Stats().KeyN
-		return nil
+		return tx.Bucket([]byte(bucketJobs)).ForEach(func(k, v []byte) error {
+			var j storage.Job
+			if err := json.Unmarshal(v, &j); err != nil {
+				return err
+			}
+			records[claimID(binary.BigEndian.Uint64(k))] = j
+			return nil
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return records
 }

@@ -2,9 +2,12 @@ package embedded
 
 import (
 	"context"
-	"github.com/acmed/acmed/acme"
 	"sync"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/acmed/acmed/storage"
 )
 
 // minPruneAt is the map size below which expired nonces are not worth a
@@ -79,16 +82,44 @@ func (s *Store) ConsumeNonce(ctx context.Context, nonce, next string, nextExpire
 	return now.Before(exp), nil
 }
 
-// ConsumeNonceForAccount is ConsumeNonce then Account: both are local, so
-// there is no round trip to save.
-func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string) (bool, *acme.Account, error) {
+// ConsumeNonceForAccount is ConsumeNonce, then the account and look's
+// resources read in one transaction: a consistent snapshot, and nothing to
+// save on round trips since both the nonces and the file are local.
+func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string, look storage.Lookup) (storage.Found, error) {
 	ok, err := s.ConsumeNonce(ctx, nonce, next, nextExpires)
 	if err != nil {
-		return false, nil, err
+		return storage.Found{}, err
 	}
-	acct, err := s.Account(ctx, accountID)
+	f := storage.Found{NonceOK: ok}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if f.Account, err = load(tx, accounts, accountID); err != nil {
+			return err
+		}
+		if f.Order, err = lookup(tx, orders, look.OrderID); err != nil {
+			return err
+		}
+		if f.Authz, err = lookup(tx, authzs, look.AuthzID); err != nil {
+			return err
+		}
+		f.Certificate, err = lookup(tx, certs, look.Serial)
+		return err
+	})
 	if err != nil {
-		return false, nil, err
+		return storage.Found{}, err
 	}
-	return ok, acct, nil
+	return f, nil
+}
+
+// lookup is load for a resource a request merely names: a missing one is
+// nil, and the handler answers it as it sees fit.
+func lookup[T any](tx *bolt.Tx, r resource[T], key string) (*T, error) {
+	if key == "" {
+		return nil, nil
+	}
+	raw := tx.Bucket([]byte(r.bucket)).Get([]byte(key))
+	if raw == nil {
+		return nil, nil
+	}
+	return decode(r, key, raw)
 }

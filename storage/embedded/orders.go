@@ -53,8 +53,8 @@ func (s *Store) Order(ctx context.Context, id string) (*acme.Order, error) {
 	return get(ctx, s, orders, id)
 }
 
-func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error) (*acme.Order, error) {
-	return update(ctx, s, orders, id, fn, nil)
+func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error, opts ...storage.Option) (*acme.Order, error) {
+	return update(ctx, s, orders, id, fn, nil, storage.Apply(opts))
 }
 
 // AccountOrders pages through the account's orders in creation order. The

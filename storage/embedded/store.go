@@ -70,10 +70,9 @@ type Store struct {
 	retention time.Duration
 	nonces    nonces
 
-	// wake tells Consume that Enqueue committed a job. It holds one signal,
-	// so a signal sent while Consume is busy waits for it instead of being
-	// lost, and Enqueue never blocks.
-	wake      chan struct{}
+	// leftovers is the job bucket's sequence at Open: records up to it
+	// were left by an earlier run, later ones are claimed in this one.
+	leftovers uint64
 	consuming atomic.Bool
 
 	closed    chan struct{}
@@ -115,7 +114,15 @@ func Open(path string, cfg Config) (*Store, error) {
 	// instead of queueing for one each. A short delay keeps a lone writer
 	// from waiting for company that is not coming.
 	db.MaxBatchDelay = time.Millisecond
-	if err := db.Update(createBuckets); err != nil {
+	var leftovers uint64
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := createBuckets(tx); err != nil {
+			return err
+		}
+		leftovers = tx.Bucket([]byte(bucketJobs)).Sequence()
+		return nil
+	})
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
 	}
@@ -125,7 +132,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		workers:   cfg.Workers,
 		retention: cfg.Retention,
 		nonces:    newNonces(),
-		wake:      make(chan struct{}, 1),
+		leftovers: leftovers,
 		closed:    make(chan struct{}),
 	}
 	if cfg.SweepEvery > 0 {

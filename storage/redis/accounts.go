@@ -85,31 +85,34 @@ func (s *Store) AccountByKey(ctx context.Context, thumbprint string) (*acme.Acco
 // the account did not end up with are released.
 func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*acme.Account) error) (*acme.Account, error) {
 	var claimed []string
-	a, err := update(ctx, s, accounts, id, fn, func(ctx context.Context, raw []byte, cur *acme.Account, next []byte) (int64, error) {
+	a, err := update(ctx, s, accounts, id, fn, storage.Options{}, func(ctx context.Context, raw []byte, cur *acme.Account, next []byte) (plan, error) {
+		var p plan
 		old, err := decode(accounts, id, raw)
 		if err != nil {
-			return 0, err
+			return p, err
 		}
 		rekey := old.KeyThumbprint != cur.KeyThumbprint
 		if rekey && cur.KeyThumbprint != "" {
 			res, err := runCAS(ctx, s, claimScript, "claim account key", []string{accountKeyIndex(cur.KeyThumbprint)}, id)
 			if err != nil {
-				return 0, err
+				return p, err
 			}
 			switch res {
 			case 0:
-				return 0, conflict("account key", cur.KeyThumbprint)
+				return p, conflict("account key", cur.KeyThumbprint)
 			case 1:
 				claimed = append(claimed, cur.KeyThumbprint)
 			}
 		}
-		res, err := runCAS(ctx, s, casScript, "update account", []string{accountKey(id)}, raw, next, 0)
-		if err == nil && res == casWritten && rekey && old.KeyThumbprint != "" {
-			// Best effort: the update has happened, and AccountByKey
-			// ignores an entry for a key its account no longer has.
-			_, _ = runCAS(ctx, s, delIfScript, "drop old account key", []string{accountKeyIndex(old.KeyThumbprint)}, id)
+		p.compare(accountKey(id), raw)
+		p.set(accountKey(id), next, 0)
+		if rekey && old.KeyThumbprint != "" {
+			// Taken only once the write stood. AccountByKey ignores an
+			// entry for a key its account no longer has, should this
+			// part (in another Cluster slot) fail.
+			p.reindex(accountKeyIndex(old.KeyThumbprint), "drop", id, 0)
 		}
-		return res, err
+		return p, nil
 	})
 	s.releaseClaims(ctx, id, claimed, a)
 	return a, err

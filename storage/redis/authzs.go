@@ -7,6 +7,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
 )
 
 var authzs = resource[acme.Authorization]{
@@ -76,35 +77,29 @@ func (s *Store) Authorizations(ctx context.Context, ids []string) ([]*acme.Autho
 // authorization that becomes valid is recorded as the latest for its
 // account and identifier; one that leaves valid is unrecorded, unless a
 // later one has replaced it. The index entry shares the account's slot, so
-// for scoped IDs this is one script with the write.
-func (s *Store) UpdateAuthorization(ctx context.Context, id string, fn func(*acme.Authorization) error) (*acme.Authorization, error) {
-	return update(ctx, s, authzs, id, fn, func(ctx context.Context, raw []byte, cur *acme.Authorization, next []byte) (int64, error) {
+// for scoped IDs this is one script with the write (and, on a single
+// server, with the job it queues or finishes). The TTL only ever grows: an
+// order may have lengthened it.
+func (s *Store) UpdateAuthorization(ctx context.Context, id string, fn func(*acme.Authorization) error, opts ...storage.Option) (*acme.Authorization, error) {
+	return update(ctx, s, authzs, id, fn, storage.Apply(opts), func(_ context.Context, raw []byte, cur *acme.Authorization, next []byte) (plan, error) {
+		var p plan
 		old, err := decode(authzs, id, raw)
 		if err != nil {
-			return 0, err
+			return p, err
 		}
 		ttl := s.ttlAuthz(cur)
-		keys, ops := reindexOps(old, cur)
 		key := authzKey(id)
-		if s.oneSlot(append([]string{key}, keys...)...) {
-			args := []any{raw, next, ttl, id}
-			for _, op := range ops {
-				args = append(args, op)
-			}
-			return runCAS(ctx, s, authzCASScript, "update authorization", append([]string{key}, keys...), args...)
-		}
-		res, err := runCAS(ctx, s, authzCASScript, "update authorization", []string{key}, raw, next, ttl, id)
-		if err != nil || res != casWritten {
-			return res, err
-		}
-		// The write stands even if this fails: an entry not set means no
-		// reuse, and one left behind is checked by ValidAuthorization.
+		p.compare(key, raw)
+		p.set(key, next, keepTTL)
+		p.extend(key, ttl)
+		keys, ops := reindexOps(old, cur)
 		for i, k := range keys {
-			if _, err := runCAS(ctx, s, reindexScript, "index authorization", []string{k}, ops[i], id, ttl); err != nil {
-				break
-			}
+			// On a Cluster an unscoped ID's entry lives elsewhere and is
+			// set after the write: an entry not set means no reuse, and
+			// one left behind is checked by ValidAuthorization.
+			p.reindex(k, ops[i], id, ttl)
 		}
-		return res, nil
+		return p, nil
 	})
 }
 

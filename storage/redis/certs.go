@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
 )
 
 var certs = resource[acme.Certificate]{
@@ -34,7 +35,10 @@ func (s *Store) Certificate(ctx context.Context, serial string) (*acme.Certifica
 }
 
 func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error) {
-	return update(ctx, s, certs, serial, fn, func(ctx context.Context, raw []byte, cur *acme.Certificate, next []byte) (int64, error) {
-		return runCAS(ctx, s, casScript, "update certificate", []string{certKey(serial)}, raw, next, s.ttlCert(cur))
+	return update(ctx, s, certs, serial, fn, storage.Options{}, func(_ context.Context, raw []byte, cur *acme.Certificate, next []byte) (plan, error) {
+		var p plan
+		p.compare(certKey(serial), raw)
+		p.set(certKey(serial), next, s.ttlCert(cur))
+		return p, nil
 	})
 }

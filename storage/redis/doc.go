@@ -43,7 +43,7 @@
 //	acmed:{a:ACCOUNT}:validauthz:TYPE:VALUE:W     string  authorization ID (W: 1 wildcard, 0 not)  that of the authorization
 //	acmed:cert:SERIAL                             string  certificate JSON      NotAfter+Retention
 //	acmed:nonce:NONCE                             string  ""                    until the nonce expires
-//	acmed:{jobs}                                  stream  job JSON, group "workers"  none; MAXLEN ~100000, handled jobs deleted
+//	acmed:{jobs}                                  stream  job JSON, group "workers"  none; MAXLEN ~100000, finished jobs deleted
 //
 // TTLs are relative to Config.Now (PEXPIRE, not PEXPIREAT), so a store on a
 // test clock keeps keys as long as that clock says; a time already past
@@ -63,23 +63,36 @@
 //
 //	1  Account, Order, Authorization, Authorizations (MGET), Certificate,
 //	   CreateOrder (one script), PutCertificate, PutNonce, ConsumeNonce,
-//	   Enqueue, Ping
-//	2  every Update* (GET, then a compare-and-set script), AccountByKey,
+//	   ConsumeNonceForAccount (nonce, account and the looked-up resource
+//	   in one pipeline), Finish, Ping, and every Update* that starts From
+//	   a copy the caller holds, whatever it queues, finishes or stores
+//	   with it
+//	2  every other Update* (GET, then the script), AccountByKey,
 //	   ValidAuthorization, AccountOrders (ZRANGE, then EXISTS pipelined),
 //	   CreateAccount (account, then key index: they are in different slots)
-//	4  UpdateAccount that changes the key (GET, claim, write, release)
+//	3  UpdateAccount that changes the key (GET, claim the new key, write
+//	   and release the old)
+//
+// A whole issuance as acmebench makes it takes exactly 12
+// (TestRoundTripsPerIssuance in integration).
 //
 // # Consistency
 //
-// Each Update* is a compare-and-set (DESIGN.md decision 2): a Lua script
-// writes only if the key still holds the bytes that were read, and applies
-// index changes in the same slot with it; a lost race rereads and calls fn
-// again, up to 20 times, then fails with storage.ErrConflict. Keys in
-// different slots (an account and its key index, unscoped IDs on a
-// Cluster) are written in an order that leaves nothing a reader could
-// trust half done, as each method's comment explains.
+// Each Update* is a compare-and-set (DESIGN.md decision 2): one script,
+// applyScript, checks that the key still holds the bytes that were read
+// and only then writes it, with the index entries, TTLs, job and
+// certificate that go with it; a lost race rereads and calls fn again, up
+// to 20 times, then fails with storage.ErrConflict. On a Cluster what lies
+// in other slots (the job stream, certificates, an account's key index,
+// unscoped IDs) is written in further steps, in an order that leaves
+// nothing a reader could trust half done, as each method's comment
+// explains.
 //
-// Jobs are a stream read by the consumer group "workers": XREADGROUP hands
-// each job to one replica; a job unacknowledged for Config.ReclaimAfter is
-// taken over with XAUTOCLAIM by whichever replica looks next.
+// Jobs are entries of a stream with the consumer group "workers"
+// (DESIGN.md decision 4). The script that moves a challenge or an order to
+// processing appends its job and reads it at once as this replica's
+// consumer, so the job is born pending with the replica that runs it; the
+// script that records the result acknowledges and deletes it. A job still
+// pending after Config.ReclaimAfter (its replica died, or overran) is
+// taken over with XAUTOCLAIM by whichever replica's Consume scans next.
 package redis

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -14,50 +13,45 @@ import (
 )
 
 const (
-	// maxJobs caps the stream. Handled jobs are deleted, so only a backlog
+	// maxJobs caps the stream. Finished jobs are deleted, so only a backlog
 	// that size (replicas down for long) loses its oldest jobs; their
 	// clients see processing turn into expired orders and retry.
-	maxJobs = 100_000
-	// maxBlock bounds one XREADGROUP, and so how long Consume takes to
-	// notice its ctx ended: go-redis does not interrupt a blocked read.
-	maxBlock   = 2 * time.Second
+	maxJobs    = 100_000
 	minBackoff = 50 * time.Millisecond
 	maxBackoff = time.Second
 )
 
-// Enqueue appends j to the job stream, which any replica's Consume reads.
-func (s *Store) Enqueue(ctx context.Context, j storage.Job) error {
-	raw, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("redis: encode job: %w", err)
+// Finish acknowledges and deletes a claimed job.
+func (s *Store) Finish(ctx context.Context, c storage.Claim) error {
+	if c.ID == "" {
+		return nil
 	}
-	err = s.rdb.XAdd(ctx, &goredis.XAddArgs{
-		Stream: jobsKey, MaxLen: maxJobs, Approx: true, Values: []any{jobField, raw},
-	}).Err()
-	if err != nil {
-		return fail(ctx, "enqueue job", err)
+	var p plan
+	p.ack(c.ID)
+	if _, err := s.apply(ctx, "finish job", p); err != nil {
+		return err
 	}
 	return nil
 }
 
-// Consume reads the job stream as one consumer of the group "workers" and
-// runs up to Config.Workers handlers at once (DESIGN.md decision 4). A job
-// is acknowledged and deleted when its handler returns while ctx is live;
-// otherwise it stays pending, and after Config.ReclaimAfter without an
-// acknowledgement any consumer takes it over (XAUTOCLAIM), which is how the
-// jobs of a replica that died get done. So is one whose handler runs longer
-// than ReclaimAfter, hence handlers must tolerate running a job twice.
+// Consume hands out jobs whose claim went unfinished for Config.ReclaimAfter
+// (DESIGN.md decision 4). Every job is born claimed by the script that
+// queues it (the replica that took the request runs it) and pending in the
+// group "workers" until the write that finishes it; one still pending that
+// long belongs to a replica that died or a handler that overran, and
+// XAUTOCLAIM moves it to this consumer. So the stream is scanned, not
+// read: no replica blocks on it, and an idle one costs Redis one scan per
+// ReclaimAfter/2. Up to Config.Workers handlers run at once.
 //
 // Several Consumes, on one Store or many, share the work. Redis failures
 // do not end Consume: it backs off (up to a second) and tries again until
 // ctx ends, then waits for running handlers and returns ctx.Err(). It
 // returns early only if the Store is closed.
-func (s *Store) Consume(ctx context.Context, handle func(context.Context, storage.Job)) error {
+func (s *Store) Consume(ctx context.Context, handle func(context.Context, storage.Claim)) error {
 	c := &consumer{
 		s:      s,
 		handle: handle,
 		slots:  make(chan struct{}, s.workers),
-		block:  min(maxBlock, s.reclaimAfter/2),
 	}
 	defer c.wg.Wait()
 	return c.run(ctx)
@@ -66,18 +60,14 @@ func (s *Store) Consume(ctx context.Context, handle func(context.Context, storag
 // consumer is the state of one Consume call.
 type consumer struct {
 	s      *Store
-	handle func(context.Context, storage.Job)
+	handle func(context.Context, storage.Claim)
 	wg     sync.WaitGroup
 	slots  chan struct{} // one token per running handler
-	block  time.Duration
 
 	groupReady bool
 	// claimFrom is where the next XAUTOCLAIM resumes its scan of pending
-	// jobs; lastScan is when a scan last finished. Scans are timed by the
-	// monotonic clock: they pace polling, not expiry, so Config.Now has no
-	// say.
+	// jobs.
 	claimFrom string
-	lastScan  time.Time
 }
 
 func (c *consumer) run(ctx context.Context) error {
@@ -87,22 +77,27 @@ func (c *consumer) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		msgs, err := c.fetch(ctx, n)
+		msgs, done, err := c.fetch(ctx, n)
 		for _, m := range msgs {
 			c.dispatch(ctx, m)
 		}
 		c.release(n - len(msgs))
+		wait := time.Duration(0)
 		switch {
-		case err == nil:
+		case err == nil && !done:
 			backoff = 0
-			continue
+			continue // more of the scan to go
+		case err == nil:
+			backoff, wait = 0, c.s.reclaimAfter/2
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, goredis.ErrClosed):
 			return fail(ctx, "consume jobs", err)
+		default:
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			wait = backoff
 		}
-		backoff = min(max(2*backoff, minBackoff), maxBackoff)
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -141,49 +136,27 @@ func (c *consumer) release(n int) {
 	}
 }
 
-// fetch returns at most n jobs: first any pending too long (due for a
-// scan), else new ones, waiting up to c.block for them.
-func (c *consumer) fetch(ctx context.Context, n int) ([]goredis.XMessage, error) {
+// fetch claims at most n jobs pending longer than ReclaimAfter; done says
+// the scan of pending jobs reached the end.
+func (c *consumer) fetch(ctx context.Context, n int) (msgs []goredis.XMessage, done bool, err error) {
 	s := c.s
 	if !c.groupReady {
-		// From 0: jobs enqueued before any replica consumed are kept.
+		// From 0: jobs queued before any group existed are kept.
 		err := s.rdb.XGroupCreateMkStream(ctx, jobsKey, jobsGroup, "0").Err()
 		if err != nil && !goredis.HasErrorPrefix(err, "BUSYGROUP") {
-			return nil, err
+			return nil, false, err
 		}
 		c.groupReady = true
 	}
-	if time.Since(c.lastScan) >= s.reclaimAfter/2 {
-		msgs, next, err := s.rdb.XAutoClaim(ctx, &goredis.XAutoClaimArgs{
-			Stream: jobsKey, Group: jobsGroup, Consumer: s.consumer,
-			MinIdle: s.reclaimAfter, Start: c.startOf(), Count: int64(n),
-		}).Result()
-		if err != nil {
-			return nil, c.noteGroupGone(err)
-		}
-		c.claimFrom = next
-		if next == "0-0" {
-			c.lastScan = time.Now()
-		}
-		if len(msgs) > 0 {
-			return msgs, nil
-		}
-	}
-	streams, err := s.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
-		Group: jobsGroup, Consumer: s.consumer, Streams: []string{jobsKey, ">"},
-		Count: int64(n), Block: c.block,
+	msgs, next, err := s.rdb.XAutoClaim(ctx, &goredis.XAutoClaimArgs{
+		Stream: jobsKey, Group: jobsGroup, Consumer: s.consumer,
+		MinIdle: s.reclaimAfter, Start: c.startOf(), Count: int64(n),
 	}).Result()
-	if errors.Is(err, goredis.Nil) {
-		return nil, nil // nothing new within c.block
-	}
 	if err != nil {
-		return nil, c.noteGroupGone(err)
+		return nil, false, c.noteGroupGone(err)
 	}
-	var msgs []goredis.XMessage
-	for _, st := range streams {
-		msgs = append(msgs, st.Messages...)
-	}
-	return msgs, nil
+	c.claimFrom = next
+	return msgs, next == "0-0", nil
 }
 
 func (c *consumer) startOf() string {
@@ -202,24 +175,18 @@ func (c *consumer) noteGroupGone(err error) error {
 	return err
 }
 
-// dispatch runs the handler for m in a slot acquire took. A job that does
-// not decode is acknowledged unhandled: no retry would make it decode.
+// dispatch runs the handler for m in a slot acquire took. The handler
+// finishes the job; one that does not decode is finished here, as no retry
+// would make it decode.
 func (c *consumer) dispatch(ctx context.Context, m goredis.XMessage) {
 	c.wg.Go(func() {
 		defer c.release(1)
-		if j, ok := decodeJob(m); ok {
-			c.handle(ctx, j)
+		j, ok := decodeJob(m)
+		if !ok {
+			_ = c.s.Finish(ctx, storage.Claim{ID: m.ID})
+			return
 		}
-		if ctx.Err() != nil {
-			return // the handler may have given up half way: leave it pending
-		}
-		// If this fails the job stays pending, and is run again after
-		// ReclaimAfter; handlers tolerate that.
-		_, _ = c.s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			p.XAck(ctx, jobsKey, jobsGroup, m.ID)
-			p.XDel(ctx, jobsKey, m.ID)
-			return nil
-		})
+		c.handle(ctx, storage.Claim{Job: j, ID: m.ID})
 	})
 }
 

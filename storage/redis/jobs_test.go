@@ -5,66 +5,87 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
 	"github.com/acmed/acmed/storage/redis"
 	"github.com/acmed/acmed/storage/redis/redistest"
 )
 
-// A job whose consumer stops answering is taken over by another replica
-// after ReclaimAfter: whether its handler hangs, its Consume was stopped
-// mid-job, or its connection to Redis is gone (a replica killed with -9).
-func TestJobReclaimedFromDeadConsumer(t *testing.T) {
+// A job whose holder stops short of finishing it is handed to another
+// replica's Consume after ReclaimAfter: whether the holder is alive but
+// stuck, or its connection to Redis is gone (a replica killed with -9).
+// And a Consume handler that stops short is itself reclaimed.
+func TestJobReclaimedFromDeadHolder(t *testing.T) {
 	const reclaimAfter = 200 * time.Millisecond
 	for _, tc := range []struct {
 		name string
-		// die makes replica a stop working on its job; stop ends a's Consume.
-		die func(a *redis.Store, stop func())
+		die  func(a *redis.Store)
 	}{
-		{"handler hangs", func(*redis.Store, func()) {}},
-		{"consumer stopped", func(_ *redis.Store, stop func()) { stop() }},
-		{"connection gone", func(a *redis.Store, _ func()) { _ = a.Close() }},
+		{"holder stuck", func(*redis.Store) {}},
+		{"connection gone", func(a *redis.Store) { _ = a.Close() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			flush(t, client(t, srv.URL))
 			a := open(t, srv.URL, redis.Config{Consumer: "a", ReclaimAfter: reclaimAfter})
 			b := open(t, srv.URL, redis.Config{Consumer: "b", ReclaimAfter: reclaimAfter})
-			job := storage.Job{AuthzID: "authz-1", ChallengeID: "chall-1"}
+			c := open(t, srv.URL, redis.Config{Consumer: "c", ReclaimAfter: reclaimAfter})
+			job := queueJob(t, a, "o1")
+			tc.die(a)
 
-			gotA := make(chan storage.Job, 1)
-			hang := make(chan struct{})
-			stopA := runConsume(t, a, func(ctx context.Context, j storage.Job) {
+			// b takes it over but never finishes it either ...
+			gotB := make(chan storage.Job, 1)
+			runConsume(t, b, func(_ context.Context, cl storage.Claim) {
 				select {
-				case gotA <- j:
-				default: // a reclaimed its own job; only the first counts
-				}
-				// Until the test ends, or a's Consume is stopped.
-				select {
-				case <-hang:
-				case <-ctx.Done():
+				case gotB <- cl.Job:
+				default: // b reclaimed it again; only the first counts
 				}
 			})
-			t.Cleanup(func() { close(hang) }) // runs before stopA's cleanup
-			if err := a.Enqueue(t.Context(), job); err != nil {
-				t.Fatalf("Enqueue: %v", err)
-			}
-			receive(t, "a", gotA, job)
-			tc.die(a, stopA)
-
-			gotB := make(chan storage.Job, 1)
-			runConsume(t, b, func(_ context.Context, j storage.Job) { gotB <- j })
 			receive(t, "b", gotB, job)
-			c := client(t, srv.URL)
-			eventually(t, "job deleted once b handled it", func() bool {
-				return c.XLen(t.Context(), "acmed:{jobs}").Val() == 0
+			// ... so c gets it, and finishes it.
+			gotC := make(chan storage.Job, 1)
+			runConsume(t, c, func(ctx context.Context, cl storage.Claim) {
+				if err := c.Finish(ctx, cl); err != nil {
+					t.Errorf("Finish: %v", err)
+				}
+				gotC <- cl.Job
+			})
+			receive(t, "c", gotC, job)
+			rc := client(t, srv.URL)
+			eventually(t, "job deleted once c finished it", func() bool {
+				return rc.XLen(t.Context(), "acmed:{jobs}").Val() == 0
 			})
 		})
 	}
 }
 
+// queueJob creates an order and moves it to processing through s, queueing
+// its issuance job claimed by s, which never finishes it.
+func queueJob(t *testing.T, s *redis.Store, id string) storage.Job {
+	t.Helper()
+	ctx := t.Context()
+	o := &acme.Order{ID: storage.ScopedID("acct1", id), AccountID: "acct1", Status: acme.StatusPending,
+		Expires: time.Now().Add(time.Hour)}
+	if err := s.CreateOrder(ctx, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	job := storage.Job{OrderID: o.ID}
+	var claim storage.Claim
+	if _, err := s.UpdateOrder(ctx, o.ID, func(o *acme.Order) error {
+		o.Status = acme.StatusProcessing
+		return nil
+	}, storage.Queue(job, &claim)); err != nil {
+		t.Fatalf("UpdateOrder queueing: %v", err)
+	}
+	if claim.Job != job || claim.ID == "" {
+		t.Fatalf("claim %+v for job %+v", claim, job)
+	}
+	return job
+}
+
 // runConsume runs s.Consume until the returned stop is called or the test
 // ends, and checks that it returns when stopped.
-func runConsume(t *testing.T, s *redis.Store, handle func(context.Context, storage.Job)) (stop func()) {
+func runConsume(t *testing.T, s *redis.Store, handle func(context.Context, storage.Claim)) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -105,17 +126,19 @@ func TestConsumeRunsWorkersAtOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	c := client(t, srv.URL)
 	flush(t, c)
-	s := open(t, srv.URL, redis.Config{Workers: workers})
+	holder := open(t, srv.URL, redis.Config{Consumer: "holder"})
+	s := open(t, srv.URL, redis.Config{Workers: workers, ReclaimAfter: time.Second})
 	for i := range jobs {
-		if err := s.Enqueue(t.Context(), storage.Job{OrderID: string(rune('a' + i))}); err != nil {
-			t.Fatalf("Enqueue: %v", err)
-		}
+		queueJob(t, holder, string(rune('a'+i)))
 	}
 	started := make(chan storage.Job, jobs)
 	release := make(chan struct{})
-	runConsume(t, s, func(_ context.Context, j storage.Job) {
-		started <- j
+	runConsume(t, s, func(ctx context.Context, cl storage.Claim) {
+		started <- cl.Job
 		<-release
+		if err := s.Finish(ctx, cl); err != nil {
+			t.Errorf("Finish: %v", err)
+		}
 	})
 	seen := map[storage.Job]bool{}
 	take := func(n int) {

@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -39,7 +38,6 @@ func TestMemoryPerIssuance(t *testing.T) {
 	c := client(t, srv.URL)
 	flush(t, c)
 	s := open(t, srv.URL, redis.Config{})
-	runConsume(t, s, func(context.Context, storage.Job) {})
 	chain := testChain(t)
 	ctx := t.Context()
 
@@ -124,33 +122,31 @@ func issue(t *testing.T, s *redis.Store, i int, chain []byte) {
 	}
 	must(s.CreateOrder(ctx, order, []*acme.Authorization{authz}))
 
+	var claim storage.Claim
 	_, err := s.UpdateAuthorization(ctx, authz.ID, func(a *acme.Authorization) error {
 		a.Challenges[0].Status = acme.StatusProcessing
 		return nil
-	})
+	}, storage.Queue(storage.Job{AuthzID: authz.ID, ChallengeID: authz.Challenges[0].ID}, &claim))
 	must(err)
-	must(s.Enqueue(ctx, storage.Job{AuthzID: authz.ID, ChallengeID: authz.Challenges[0].ID}))
 	_, err = s.UpdateAuthorization(ctx, authz.ID, func(a *acme.Authorization) error {
 		a.Status, a.Expires = acme.StatusValid, now.Add(30*day)
 		a.Challenges[0].Status, a.Challenges[0].Validated = acme.StatusValid, now
 		return nil
-	})
+	}, storage.Finishing(claim))
 	must(err)
 
 	_, err = s.UpdateOrder(ctx, order.ID, func(o *acme.Order) error {
 		o.Status, o.CSR = acme.StatusProcessing, make([]byte, 250)
 		return nil
-	})
+	}, storage.Queue(storage.Job{OrderID: order.ID}, &claim))
 	must(err)
-	must(s.Enqueue(ctx, storage.Job{OrderID: order.ID}))
-	must(s.PutCertificate(ctx, &acme.Certificate{
-		Serial: serial(i), AccountID: acct, OrderID: order.ID, ChainPEM: chain,
-		Identifiers: []acme.Identifier{ident}, NotAfter: now.Add(90 * day),
-	}))
 	_, err = s.UpdateOrder(ctx, order.ID, func(o *acme.Order) error {
 		o.Status, o.CSR, o.CertSerial = acme.StatusValid, nil, serial(i)
 		return nil
-	})
+	}, storage.Finishing(claim), storage.WithCertificate(&acme.Certificate{
+		Serial: serial(i), AccountID: acct, OrderID: order.ID, ChainPEM: chain,
+		Identifiers: []acme.Identifier{ident}, NotAfter: now.Add(90 * day),
+	}))
 	must(err)
 }
 

@@ -7,7 +7,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
 )
 
 // PutNonce keeps nonce until expires by the store's clock; Redis drops it
@@ -38,30 +38,64 @@ func (s *Store) ConsumeNonce(ctx context.Context, nonce, next string, nextExpire
 	return del != nil && del.Val() == 1, nil
 }
 
-// ConsumeNonceForAccount adds the account's GET to ConsumeNonce's pipeline.
-func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string) (bool, *acme.Account, error) {
+// ConsumeNonceForAccount adds to ConsumeNonce's pipeline the GETs of the
+// account and of the resources look names.
+func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string, look storage.Lookup) (storage.Found, error) {
+	var found storage.Found
 	var del *goredis.IntCmd
-	var get *goredis.StringCmd
+	var acct, order, authz, cert *goredis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		del = s.queueNonces(ctx, p, nonce, next, nextExpires)
-		get = p.Get(ctx, accountKey(accountID))
+		acct = p.Get(ctx, accountKey(accountID))
+		order = lookupGet(ctx, p, look.OrderID, orderKey)
+		authz = lookupGet(ctx, p, look.AuthzID, authzKey)
+		cert = lookupGet(ctx, p, look.Serial, certKey)
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
-		return false, nil, fail(ctx, "nonce and account", err)
+		return found, fail(ctx, "nonce and account", err)
 	}
-	raw, err := get.Bytes()
+	if found.Account, err = lookupDecode(ctx, acct, accounts, accountID); err != nil {
+		return found, err
+	}
+	if found.Account == nil {
+		return found, notFound("account", accountID)
+	}
+	if found.Order, err = lookupDecode(ctx, order, orders, look.OrderID); err != nil {
+		return found, err
+	}
+	if found.Authz, err = lookupDecode(ctx, authz, authzs, look.AuthzID); err != nil {
+		return found, err
+	}
+	if found.Certificate, err = lookupDecode(ctx, cert, certs, look.Serial); err != nil {
+		return found, err
+	}
+	found.NonceOK = del != nil && del.Val() == 1
+	return found, nil
+}
+
+// lookupGet queues the GET of a looked-up resource, if id names one.
+func lookupGet(ctx context.Context, p goredis.Pipeliner, id string, key func(string) string) *goredis.StringCmd {
+	if id == "" {
+		return nil
+	}
+	return p.Get(ctx, key(id))
+}
+
+// lookupDecode reads what lookupGet queued: nil if nothing was queued or
+// the key is missing.
+func lookupDecode[T any](ctx context.Context, cmd *goredis.StringCmd, r resource[T], id string) (*T, error) {
+	if cmd == nil {
+		return nil, nil
+	}
+	raw, err := cmd.Bytes()
 	if errors.Is(err, goredis.Nil) {
-		return false, nil, notFound("account", accountID)
+		return nil, nil
 	}
 	if err != nil {
-		return false, nil, fail(ctx, "get account", err)
+		return nil, fail(ctx, "get "+r.name, err)
 	}
-	acct, err := decode(accounts, accountID, raw)
-	if err != nil {
-		return false, nil, err
-	}
-	return del != nil && del.Val() == 1, acct, nil
+	return decode(r, id, raw)
 }
 
 // queueNonces adds to p the deletion of used, when set (the returned DEL

@@ -44,30 +44,54 @@ func (s *Store) Order(ctx context.Context, id string) (*acme.Order, error) {
 }
 
 // UpdateOrder also lengthens the TTL of the order's authorizations to its
-// own, so a finished order kept for Retention can still be rendered.
-func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error) (*acme.Order, error) {
-	return update(ctx, s, orders, id, fn, func(ctx context.Context, raw []byte, cur *acme.Order, next []byte) (int64, error) {
+// own, so a finished order kept for Retention can still be rendered. A
+// certificate stored with it shares the script on a single server; on a
+// Cluster it lives in another slot and is stored first, and removed again
+// if the order is not written after all, so no order is ever valid without
+// its certificate.
+func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error, opts ...storage.Option) (*acme.Order, error) {
+	o := storage.Apply(opts)
+	var cert []byte
+	var certTTL int64
+	if c := o.Certificate; c != nil {
+		var err error
+		if cert, err = encode(certs, c); err != nil {
+			return nil, err
+		}
+		certTTL = s.ttlCert(c)
+	}
+	separate := cert != nil && !s.oneSlot(orderKey(id), certKey(o.Certificate.Serial))
+	if separate {
+		if err := s.PutCertificate(ctx, o.Certificate); err != nil {
+			return nil, err
+		}
+	}
+	wrote := false // by the last attempt: it decides the outcome
+	out, err := update(ctx, s, orders, id, func(o *acme.Order) error {
+		wrote = false
+		return fn(o)
+	}, o, func(_ context.Context, raw []byte, cur *acme.Order, next []byte) (plan, error) {
+		wrote = true
+		var p plan
 		ttl := s.ttlOrder(cur)
-		keys := []string{orderKey(id)}
+		p.compare(orderKey(id), raw)
+		if cert != nil && !separate {
+			p.absent(certKey(o.Certificate.Serial))
+		}
+		p.set(orderKey(id), next, ttl)
+		if cert != nil && !separate {
+			p.set(certKey(o.Certificate.Serial), cert, certTTL)
+		}
+		// Best effort on a Cluster, like any TTL: the order is written.
 		for _, a := range cur.AuthzIDs {
-			keys = append(keys, authzKey(a))
+			p.extend(authzKey(a), ttl)
 		}
-		if s.oneSlot(keys...) {
-			return runCAS(ctx, s, casScript, "update order", keys, raw, next, ttl)
-		}
-		res, err := runCAS(ctx, s, casScript, "update order", keys[:1], raw, next, ttl)
-		if err != nil || res != casWritten {
-			return res, err
-		}
-		// Best effort, like any TTL: the order is written.
-		_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for _, k := range keys[1:] {
-				p.Do(ctx, "PEXPIRE", k, ttl, "GT")
-			}
-			return nil
-		})
-		return res, nil
+		return p, nil
 	})
+	if separate && (err != nil || !wrote) {
+		_, _ = runCAS(context.WithoutCancel(ctx), s, delIfScript, "undo certificate", []string{certKey(o.Certificate.Serial)}, cert)
+	}
+	return out, err
 }
 
 // AccountOrders pages through the account's list, a sorted set scored by

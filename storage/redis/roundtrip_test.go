@@ -105,8 +105,8 @@ func TestRoundTrips(t *testing.T) {
 			})
 			return err
 		}},
-		// Read, claim the new key, write, drop the old key.
-		{"UpdateAccount new key", 4, func(i int) error {
+		// Read, claim the new key, write and drop the old key.
+		{"UpdateAccount new key", 3, func(i int) error {
 			_, err := s.UpdateAccount(ctx, fmt.Sprintf("acct-new-%d", i), func(a *acme.Account) error {
 				a.KeyThumbprint = fmt.Sprintf("krekey%d", i)
 				return nil
@@ -159,7 +159,44 @@ func TestRoundTrips(t *testing.T) {
 			_, err := s.ConsumeNonce(ctx, fmt.Sprint(i), fmt.Sprint("next", i), now.Add(time.Minute))
 			return err
 		}},
-		{"Enqueue", 1, func(int) error { return s.Enqueue(ctx, storage.Job{OrderID: o.ID}) }},
+		{"ConsumeNonceForAccount with lookup", 1, func(i int) error {
+			_, err := s.ConsumeNonceForAccount(ctx, fmt.Sprint(i), fmt.Sprint("next", i), now.Add(time.Minute), "acct1",
+				storage.Lookup{OrderID: o.ID, AuthzID: az[0].ID, Serial: "1a"})
+			return err
+		}},
+		// The hot path: updates that start from the copy the request read,
+		// queueing or finishing a job (and storing a certificate) in the
+		// same script.
+		{"UpdateAuthorization from a copy, queueing", 1, func(i int) error {
+			cur, err := s.Authorization(ctx, az[1].ID)
+			must(err)
+			rt.n.Store(0)
+			var claim storage.Claim
+			_, err = s.UpdateAuthorization(ctx, az[1].ID, func(a *acme.Authorization) error {
+				a.Challenges[0].Validated = now.Add(time.Duration(i) * time.Minute)
+				return nil
+			}, storage.From(cur), storage.Queue(storage.Job{AuthzID: az[1].ID, ChallengeID: "c"}, &claim))
+			if err == nil && claim.ID == "" {
+				t.Error("no claim")
+			}
+			return err
+		}},
+		{"UpdateOrder from a copy, finishing, with a certificate", 1, func(i int) error {
+			var claim storage.Claim
+			cur, err := s.UpdateOrder(ctx, o.ID, func(o *acme.Order) error {
+				o.NotBefore = now.Add(time.Duration(i) * time.Hour)
+				return nil
+			}, storage.Queue(storage.Job{OrderID: o.ID}, &claim))
+			must(err)
+			rt.n.Store(0)
+			_, err = s.UpdateOrder(ctx, o.ID, func(o *acme.Order) error {
+				o.NotAfter = now.Add(time.Duration(i) * time.Minute)
+				return nil
+			}, storage.From(cur), storage.Finishing(claim),
+				storage.WithCertificate(&acme.Certificate{Serial: fmt.Sprintf("3%d", i), NotAfter: now.Add(time.Hour)}))
+			return err
+		}},
+		{"Finish", 1, func(int) error { return s.Finish(ctx, storage.Claim{ID: "1-1"}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			must(tc.op(1))

@@ -35,58 +35,6 @@ local function reindex(key, op, id, ttl)
 end
 `
 
-// luaCompare opens each compare-and-set: it returns unless KEYS[1] still
-// holds ARGV[1], the bytes the caller read and based its change on.
-const luaCompare = `
-local cur = redis.call('GET', KEYS[1])
-if not cur then return -1 end
-if cur ~= ARGV[1] then return 0 end
-`
-
-// casScript writes an account, order or certificate.
-//
-//	KEYS[1]   the resource; KEYS[2..] keys to keep at least as long (an
-//	          order's authorizations)
-//	ARGV[1]   bytes read; ARGV[2] bytes to write
-//	ARGV[3]   TTL in ms, or 0 for none (accounts)
-var casScript = goredis.NewScript(luaExtend + luaCompare + `
-local ttl = tonumber(ARGV[3])
-if ttl == 0 then
-  redis.call('SET', KEYS[1], ARGV[2])
-  return 1
-end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
-for i = 2, #KEYS do extend(KEYS[i], ttl) end
-return 1
-`)
-
-// authzCASScript writes an authorization and, when its index entries are in
-// the same slot, updates them in the same step.
-//
-//	KEYS[1]   the authorization; KEYS[2..] index entries to change
-//	ARGV[1]   bytes read; ARGV[2] bytes to write; ARGV[3] TTL in ms
-//	ARGV[4]   the authorization's ID
-//	ARGV[5..] per index entry: "set" or "drop"
-//
-// The TTL only ever grows: an order may have lengthened it.
-var authzCASScript = goredis.NewScript(luaExtend + luaReindex + luaCompare + `
-local ttl = tonumber(ARGV[3])
-redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-extend(KEYS[1], ttl)
-for i = 2, #KEYS do reindex(KEYS[i], ARGV[3 + i], ARGV[4], ttl) end
-return 1
-`)
-
-// reindexScript changes one valid-authorization index entry, for a
-// Cluster where it lives in another slot than the authorization.
-//
-//	KEYS[1]   the entry; ARGV[1] "set" or "drop"; ARGV[2] authorization ID;
-//	ARGV[3]   TTL in ms
-var reindexScript = goredis.NewScript(luaReindex + `
-reindex(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))
-return 1
-`)
-
 // createScript creates an order with its new authorizations, or any part
 // of that which shares one slot. It writes nothing unless every key to
 // create is absent, and returns 0 then.

@@ -71,7 +71,7 @@ func TestRedisKilled(t *testing.T) {
 		}},
 		{"AccountOrders", func(ctx context.Context) error { _, _, err := s.AccountOrders(ctx, "acct1", "", 10); return err }},
 		{"ConsumeNonce", func(ctx context.Context) error { _, err := s.ConsumeNonce(ctx, "n", "", time.Time{}); return err }},
-		{"Enqueue", func(ctx context.Context) error { return s.Enqueue(ctx, storage.Job{OrderID: order.ID}) }},
+		{"Finish", func(ctx context.Context) error { return s.Finish(ctx, storage.Claim{ID: "1-1"}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -93,28 +93,41 @@ func TestRedisKilled(t *testing.T) {
 	}
 }
 
-// Consume outlives an outage: it retries, and handles a job enqueued
-// before Redis went away once it is back.
+// Consume outlives an outage: it retries, and takes over a job whose
+// holder went away with Redis once it is back.
 func TestConsumeSurvivesOutage(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithAOF())
-	s := open(t, srv.URL, redis.Config{})
+	const reclaimAfter = 200 * time.Millisecond
+	s := open(t, srv.URL, redis.Config{ReclaimAfter: reclaimAfter})
 	ctx, cancel := context.WithCancel(t.Context())
 	got := make(chan storage.Job, 1)
 	consumed := make(chan error, 1)
 	go func() {
-		consumed <- s.Consume(ctx, func(_ context.Context, j storage.Job) { got <- j })
+		consumed <- s.Consume(ctx, func(ctx context.Context, c storage.Claim) {
+			_ = s.Finish(ctx, c)
+			got <- c.Job
+		})
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-consumed
 	})
+	order := &acme.Order{ID: storage.ScopedID("acct1", "o1"), AccountID: "acct1", Status: acme.StatusPending,
+		Expires: time.Now().Add(time.Hour)}
+	if err := s.CreateOrder(ctx, order, nil); err != nil {
+		t.Fatal(err)
+	}
+	job := storage.Job{OrderID: order.ID}
+	var claim storage.Claim
+	if _, err := s.UpdateOrder(ctx, order.ID, func(o *acme.Order) error {
+		o.Status = acme.StatusProcessing
+		return nil
+	}, storage.Queue(job, &claim)); err != nil {
+		t.Fatalf("UpdateOrder queueing: %v", err)
+	}
 	srv.Kill(t)
 	srv.Restart(t)
 	eventually(t, "Ping after restart", func() bool { return s.Ping(ctx) == nil })
-	job := storage.Job{OrderID: "o1"}
-	if err := s.Enqueue(ctx, job); err != nil {
-		t.Fatalf("Enqueue: %v", err)
-	}
 	select {
 	case j := <-got:
 		if j != job {

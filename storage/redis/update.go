@@ -24,10 +24,10 @@ type resource[T any] struct {
 	id   func(*T) string
 }
 
-// casWrite stores next (the encoding of cur) if the key still holds raw,
-// the bytes cur was decoded from, and returns casWritten, casChanged or
-// casGone.
-type casWrite[T any] func(ctx context.Context, raw []byte, cur *T, next []byte) (int64, error)
+// casPlan returns the plan that writes next (the encoding of cur) if the
+// key still holds raw, the bytes cur was decoded from: a compare, a set,
+// and whatever the resource keeps in step with it.
+type casPlan[T any] func(ctx context.Context, raw []byte, cur *T, next []byte) (plan, error)
 
 func get[T any](ctx context.Context, s *Store, r resource[T], id string) (*T, error) {
 	raw, err := s.rdb.Get(ctx, r.key(id)).Bytes()
@@ -60,16 +60,36 @@ func encode[T any](r resource[T], v *T) ([]byte, error) {
 // decision 2): read, let fn change a fresh copy, and have a script write it
 // only if the key still holds the bytes read; else read again. An fn error
 // comes back unchanged with nothing written. An fn that changes nothing
-// costs no write.
-func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn func(*T) error, write casWrite[T]) (*T, error) {
+// costs no write. A From option stands in for the first read: our encoding
+// is deterministic, so the copy a caller holds encodes to the bytes stored
+// unless someone changed them since, and then the compare fails and the
+// loop reads. Queue and Finishing ride in the write's script.
+func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn func(*T) error, opts storage.Options, write casPlan[T]) (*T, error) {
 	key := r.key(id)
-	for range maxTries {
-		raw, err := s.rdb.Get(ctx, key).Bytes()
-		if errors.Is(err, goredis.Nil) {
-			return nil, notFound(r.name, id)
+	var raw []byte
+	if from, ok := opts.From.(*T); ok && from != nil && r.id(from) == id {
+		var err error
+		if raw, err = encode(r, from); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return nil, fail(ctx, "get "+r.name, err)
+	}
+	var job []byte
+	if opts.Queue != nil {
+		var err error
+		if job, err = json.Marshal(opts.Queue); err != nil {
+			return nil, fmt.Errorf("redis: encode job: %w", err)
+		}
+	}
+	for range maxTries {
+		if raw == nil {
+			var err error
+			raw, err = s.rdb.Get(ctx, key).Bytes()
+			if errors.Is(err, goredis.Nil) {
+				return nil, notFound(r.name, id)
+			}
+			if err != nil {
+				return nil, fail(ctx, "get "+r.name, err)
+			}
 		}
 		cur, err := decode(r, id, raw)
 		if err != nil {
@@ -86,16 +106,38 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 			return nil, err
 		}
 		if bytes.Equal(next, raw) {
+			if opts.Finish != nil {
+				if err := s.Finish(ctx, *opts.Finish); err != nil {
+					return nil, err
+				}
+			}
 			return cur, nil
 		}
-		switch res, err := write(ctx, raw, cur, next); {
+		p, err := write(ctx, raw, cur, next)
+		if err != nil {
+			return nil, err
+		}
+		if job != nil {
+			p.enqueue(s.consumer, job)
+		}
+		if opts.Finish != nil && opts.Finish.ID != "" {
+			p.ack(opts.Finish.ID)
+		}
+		res, err := s.run(ctx, "update "+r.name, p)
+		switch {
 		case err != nil:
 			return nil, err
-		case res == casWritten:
+		case res.res == casWritten:
+			if opts.Claimed != nil && opts.Queue != nil {
+				*opts.Claimed = storage.Claim{Job: *opts.Queue, ID: res.claimed}
+			}
 			return cur, nil
-		case res == casGone:
+		case res.res == casGone:
 			return nil, notFound(r.name, id)
+		case res.res == casTaken:
+			return nil, conflict("certificate of "+r.name, id)
 		}
+		raw = nil // changed since it was read: read again
 	}
 	return nil, fmt.Errorf("redis: update %s %q: %w: lost %d races in a row", r.name, id, storage.ErrConflict, maxTries)
 }

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Certificates", testCertificates},
 		{"Nonces", testNonces},
 		{"Jobs", testJobs},
+		{"Options", testOptions},
 		{"CompareAndSet", testCompareAndSet},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })

@@ -1,0 +1,70 @@
+package authority
+
+import (
+	"context"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
+)
+
+// Lookup names the resource a signed request is about, so that its read
+// joins the nonce's and the account's in one store round trip.
+type Lookup = storage.Lookup
+
+// Caller is the account behind a signed request, with the resource the
+// request named, as read in the same round trip as its nonce. Reads of
+// that resource are served from it; any other is read from the store.
+type Caller struct {
+	Account *acme.Account
+	found   storage.Found
+}
+
+// CallerOf is a Caller that has read nothing but its account.
+func CallerOf(acct *acme.Account) *Caller { return &Caller{Account: acct} }
+
+// order returns the order read with the request if it is id, else nil.
+// The copy is the store's: a caller that changes it must not pass it on as
+// storage.From.
+func (c *Caller) order(id string) *acme.Order {
+	if o := c.found.Order; o != nil && o.ID == id {
+		return o
+	}
+	return nil
+}
+
+func (c *Caller) authz(id string) *acme.Authorization {
+	if az := c.found.Authz; az != nil && az.ID == id {
+		return az
+	}
+	return nil
+}
+
+func (c *Caller) certificate(serial string) *acme.Certificate {
+	if cert := c.found.Certificate; cert != nil && cert.Serial == serial {
+		return cert
+	}
+	return nil
+}
+
+// loadOrder returns the stored order, from the request's read if it has it.
+func (a *Authority) loadOrder(ctx context.Context, c *Caller, id string) (*acme.Order, error) {
+	if o := c.order(id); o != nil {
+		return o, nil
+	}
+	return a.cfg.Store.Order(ctx, id)
+}
+
+func (a *Authority) loadAuthz(ctx context.Context, c *Caller, id string) (*acme.Authorization, error) {
+	if az := c.authz(id); az != nil {
+		return az, nil
+	}
+	return a.cfg.Store.Authorization(ctx, id)
+}
+
+// from is the storage.From option for cur, or none when cur is nil.
+func from[T acme.Order | acme.Authorization](cur *T) []storage.Option {
+	if cur == nil {
+		return nil
+	}
+	return []storage.Option{storage.From(cur)}
+}

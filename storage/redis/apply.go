@@ -1,0 +1,214 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// applyScript runs a plan: a list of operations, one key each, taken as a
+// whole or not at all. Guards (cmp, new) are all checked before anything
+// is written, so a failed guard leaves every key as it was.
+//
+//	KEYS      one per operation, in order
+//	ARGV      per operation its name, then its arguments:
+//	  cmp  expected           guard: the key holds these bytes (-1 if it is
+//	                          missing, 0 if it holds others)
+//	  new                     guard: the key does not exist (2 if it does)
+//	  set  value ttl          ttl in ms; "0" for none, "-1" to keep the TTL
+//	  ext  ttl                lengthen the TTL to at least ttl ms
+//	  idx  op id ttl          reindex (see luaReindex)
+//	  enq  group consumer job maxlen
+//	                          append job to the stream and read it at once as
+//	                          consumer: the job is born claimed (pending)
+//	  ack  group id           acknowledge and delete a stream entry
+//
+// It returns {1, claimed entry ID or ""} when it wrote, else the number of
+// the failed guard.
+var applyScript = goredis.NewScript(luaExtend + luaReindex + `
+local arity = {cmp = 1, new = 0, set = 2, ext = 1, idx = 3, enq = 4, ack = 2}
+local ops, a = {}, 1
+while a <= #ARGV do
+  local n = arity[ARGV[a]]
+  if not n then return redis.error_reply('apply: unknown operation ' .. ARGV[a]) end
+  ops[#ops + 1] = {ARGV[a], KEYS[#ops + 1], a + 1}
+  a = a + 1 + n
+end
+for _, op in ipairs(ops) do
+  local name, key, i = op[1], op[2], op[3]
+  if name == 'cmp' then
+    local cur = redis.call('GET', key)
+    if not cur then return -1 end
+    if cur ~= ARGV[i] then return 0 end
+  elseif name == 'new' and redis.call('EXISTS', key) == 1 then
+    return 2
+  end
+end
+
+-- claim reads the stream as consumer until it has read id, the entry just
+-- added. Entries queued unclaimed before it (by an older acmed) are read
+-- too and stay pending with this consumer, to be reclaimed like any other.
+local function claim(stream, group, consumer, id)
+  local ok, res = pcall(redis.call, 'XREADGROUP', 'GROUP', group, consumer, 'COUNT', 100, 'STREAMS', stream, '>')
+  if not ok then
+    redis.call('XGROUP', 'CREATE', stream, group, '0')
+    res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 100, 'STREAMS', stream, '>')
+  end
+  while res do
+    local entries = res[1][2]
+    if entries[#entries][1] == id then return id end
+    res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 100, 'STREAMS', stream, '>')
+  end
+  return redis.error_reply('apply: queued job ' .. id .. ' was not delivered')
+end
+
+local claimed = ''
+for _, op in ipairs(ops) do
+  local name, key, i = op[1], op[2], op[3]
+  if name == 'set' then
+    if ARGV[i + 1] == '0' then
+      redis.call('SET', key, ARGV[i])
+    elseif ARGV[i + 1] == '-1' then
+      redis.call('SET', key, ARGV[i], 'KEEPTTL')
+    else
+      redis.call('SET', key, ARGV[i], 'PX', ARGV[i + 1])
+    end
+  elseif name == 'ext' then
+    extend(key, tonumber(ARGV[i]))
+  elseif name == 'idx' then
+    reindex(key, ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]))
+  elseif name == 'enq' then
+    local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[i + 3], '*', 'job', ARGV[i + 2])
+    claimed = claim(key, ARGV[i], ARGV[i + 1], id)
+    if type(claimed) == 'table' then return claimed end
+  elseif name == 'ack' then
+    redis.call('XACK', key, ARGV[i], ARGV[i + 1])
+    redis.call('XDEL', key, ARGV[i + 1])
+  end
+end
+return {1, claimed}
+`)
+
+// plan is a list of operations for applyScript.
+type plan struct {
+	keys []string
+	args []any
+}
+
+func (p *plan) add(op, key string, args ...any) {
+	p.keys = append(p.keys, key)
+	p.args = append(append(p.args, op), args...)
+}
+
+// Guards and writes a plan's callers use.
+func (p *plan) compare(key string, raw []byte)      { p.add("cmp", key, raw) }
+func (p *plan) absent(key string)                   { p.add("new", key) }
+func (p *plan) set(key string, v []byte, ttl int64) { p.add("set", key, v, ttl) }
+func (p *plan) extend(key string, ttl int64)        { p.add("ext", key, ttl) }
+func (p *plan) reindex(key, op, id string, ttl int64) {
+	p.add("idx", key, op, id, ttl)
+}
+func (p *plan) enqueue(consumer string, job []byte) {
+	p.add("enq", jobsKey, jobsGroup, consumer, job, maxJobs)
+}
+func (p *plan) ack(id string) { p.add("ack", jobsKey, jobsGroup, id) }
+
+// keepTTL is the ttl argument of set that keeps the key's TTL.
+const keepTTL = -1
+
+// applyResult is what running a plan did: res is casWritten, or the code
+// of the guard that failed (casGone, casChanged, casTaken).
+type applyResult struct {
+	res     int64
+	claimed string
+}
+
+const casTaken = 2
+
+// apply runs p in one round trip. On a Cluster every key of p must share
+// a slot; split is how callers divide a plan that may not.
+func (s *Store) apply(ctx context.Context, what string, p plan) (applyResult, error) {
+	if len(p.keys) == 0 {
+		return applyResult{res: casWritten}, nil
+	}
+	v, err := applyScript.Run(ctx, s.rdb, p.keys, p.args...).Result()
+	if err != nil {
+		return applyResult{}, fail(ctx, what, err)
+	}
+	switch v := v.(type) {
+	case int64:
+		return applyResult{res: v}, nil
+	case []any:
+		if len(v) == 2 {
+			claimed, _ := v[1].(string)
+			return applyResult{res: casWritten, claimed: claimed}, nil
+		}
+	}
+	return applyResult{}, fmt.Errorf("redis: %s: unexpected script result %v", what, v)
+}
+
+// split divides p into the part that shares the slot of its first key and
+// the rest, by slot, in order. On a single server it is all one part.
+func (s *Store) split(p plan) (first plan, rest []plan) {
+	if len(p.keys) == 0 || s.oneSlot(p.keys...) {
+		return p, nil
+	}
+	bySlot := map[string]int{}
+	tag := hashTag(p.keys[0])
+	a := 0
+	for _, key := range p.keys {
+		op := p.args[a].(string)
+		n := opArity(op)
+		args := p.args[a+1 : a+1+n]
+		a += 1 + n
+		if t := hashTag(key); t == tag {
+			first.add(op, key, args...)
+		} else {
+			i, ok := bySlot[t]
+			if !ok {
+				i = len(rest)
+				bySlot[t] = i
+				rest = append(rest, plan{})
+			}
+			rest[i].add(op, key, args...)
+		}
+	}
+	return first, rest
+}
+
+// opArity mirrors the arity table of applyScript.
+func opArity(op string) int {
+	switch op {
+	case "cmp", "ext":
+		return 1
+	case "set", "ack":
+		return 2
+	case "idx":
+		return 3
+	case "enq":
+		return 4
+	}
+	return 0
+}
+
+// run applies p, split by slot where it must be: the part holding its
+// first key (the guarded write) first, the rest only if that wrote. The
+// rest carries no guards, only index entries, TTLs and the job stream.
+func (s *Store) run(ctx context.Context, what string, p plan) (applyResult, error) {
+	first, rest := s.split(p)
+	r, err := s.apply(ctx, what, first)
+	if err != nil || r.res != casWritten {
+		return r, err
+	}
+	for _, part := range rest {
+		pr, err := s.apply(ctx, what, part)
+		if err != nil {
+			return r, err
+		}
+		if pr.claimed != "" {
+			r.claimed = pr.claimed
+		}
+	}
+	return r, nil
+}
