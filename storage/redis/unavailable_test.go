@@ -112,19 +112,7 @@ func TestConsumeSurvivesOutage(t *testing.T) {
 		cancel()
 		<-consumed
 	})
-	order := &acme.Order{ID: storage.ScopedID("acct1", "o1"), AccountID: "acct1", Status: acme.StatusPending,
-		Expires: time.Now().Add(time.Hour)}
-	if err := s.CreateOrder(ctx, order, nil); err != nil {
-		t.Fatal(err)
-	}
-	job := storage.Job{OrderID: order.ID}
-	var claim storage.Claim
-	if _, err := s.UpdateOrder(ctx, order.ID, func(o *acme.Order) error {
-		o.Status = acme.StatusProcessing
-		return nil
-	}, storage.Queue(job, &claim)); err != nil {
-		t.Fatalf("UpdateOrder queueing: %v", err)
-	}
+	job := queueJob(t, s, "o1")
 	srv.Kill(t)
 	srv.Restart(t)
 	eventually(t, "Ping after restart", func() bool { return s.Ping(ctx) == nil })

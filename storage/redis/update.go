@@ -136,8 +136,11 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 			return nil, notFound(r.name, id)
 		case res.res == casTaken:
 			return nil, conflict("certificate of "+r.name, id)
+		case res.res == casChanged:
+			raw = nil // changed since it was read: read again
+		default:
+			return nil, fmt.Errorf("redis: update %s %q: unexpected script result %d", r.name, id, res.res)
 		}
-		raw = nil // changed since it was read: read again
 	}
 	return nil, fmt.Errorf("redis: update %s %q: %w: lost %d races in a row", r.name, id, storage.ErrConflict, maxTries)
 }
