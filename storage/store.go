@@ -161,8 +161,8 @@ type Option func(*Options)
 type Options struct {
 	// From is the resource (*acme.Order or *acme.Authorization) as the
 	// caller read or wrote it in this store: the first attempt starts from
-	// it instead of reading. Starting from a stale copy costs a retry,
-	// never a lost update.
+	// it instead of reading (a nil one is no copy). Starting from a stale
+	// copy costs a retry, never a lost update.
 	From any
 	// Queue is a job to queue, claimed by the caller, if the update writes;
 	// Claimed receives the claim (left zero when nothing was written).

@@ -22,16 +22,9 @@ type Caller struct {
 // CallerOf is a Caller that has read nothing but its account.
 func CallerOf(acct *acme.Account) *Caller { return &Caller{Account: acct} }
 
-// order returns the order read with the request if it is id, else nil.
-// The copy is the store's: a caller that changes it must not pass it on as
-// storage.From.
-func (c *Caller) order(id string) *acme.Order {
-	if o := c.found.Order; o != nil && o.ID == id {
-		return o
-	}
-	return nil
-}
-
+// authz returns the authorization read with the request if it is id,
+// else nil. The copy is the store's: a caller that changes it must not
+// pass it on as storage.From.
 func (c *Caller) authz(id string) *acme.Authorization {
 	if az := c.found.Authz; az != nil && az.ID == id {
 		return az
@@ -39,16 +32,9 @@ func (c *Caller) authz(id string) *acme.Authorization {
 	return nil
 }
 
-func (c *Caller) certificate(serial string) *acme.Certificate {
-	if cert := c.found.Certificate; cert != nil && cert.Serial == serial {
-		return cert
-	}
-	return nil
-}
-
 // loadOrder returns the stored order, from the request's read if it has it.
 func (a *Authority) loadOrder(ctx context.Context, c *Caller, id string) (*acme.Order, error) {
-	if o := c.order(id); o != nil {
+	if o := c.found.Order; o != nil && o.ID == id {
 		return o, nil
 	}
 	return a.cfg.Store.Order(ctx, id)
@@ -61,10 +47,9 @@ func (a *Authority) loadAuthz(ctx context.Context, c *Caller, id string) (*acme.
 	return a.cfg.Store.Authorization(ctx, id)
 }
 
-// from is the storage.From option for cur, or none when cur is nil.
-func from[T acme.Order | acme.Authorization](cur *T) []storage.Option {
-	if cur == nil {
-		return nil
+func (a *Authority) loadCertificate(ctx context.Context, c *Caller, serial string) (*acme.Certificate, error) {
+	if cert := c.found.Certificate; cert != nil && cert.Serial == serial {
+		return cert, nil
 	}
-	return []storage.Option{storage.From(cur)}
+	return a.cfg.Store.Certificate(ctx, serial)
 }

@@ -14,14 +14,13 @@ import (
 // responses racing with it, or coming after, change nothing.
 func (a *Authority) RespondChallenge(ctx context.Context, c *Caller, authzID, challengeID string) (*acme.Authorization, error) {
 	var claim storage.Claim
-	opts := append(from(c.authz(authzID)), storage.Queue(storage.Job{AuthzID: authzID, ChallengeID: challengeID}, &claim))
 	az, err := a.cfg.Store.UpdateAuthorization(ctx, authzID, func(az *acme.Authorization) error {
 		if az.AccountID != c.Account.ID {
 			return acme.Unauthorized("authorization belongs to another account")
 		}
 		_, err := acme.StartChallenge(az, challengeID, a.now())
 		return err
-	}, opts...)
+	}, storage.From(c.authz(authzID)), storage.Queue(storage.Job{AuthzID: authzID, ChallengeID: challengeID}, &claim))
 	if err != nil {
 		return nil, notFound(err, "authorization")
 	}

@@ -118,12 +118,9 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 
 // Certificate returns the PEM chain of one of the account's certificates.
 func (a *Authority) Certificate(ctx context.Context, c *Caller, serial string) (*acme.Certificate, error) {
-	cert := c.certificate(serial)
-	if cert == nil {
-		var err error
-		if cert, err = a.cfg.Store.Certificate(ctx, serial); err != nil {
-			return nil, notFound(err, "certificate")
-		}
+	cert, err := a.loadCertificate(ctx, c, serial)
+	if err != nil {
+		return nil, notFound(err, "certificate")
 	}
 	if cert.AccountID != c.Account.ID {
 		return nil, acme.Unauthorized("certificate belongs to another account")
