@@ -91,14 +91,24 @@ return {1, claimed}
 `)
 
 // plan is a list of operations for applyScript.
-type plan struct {
-	keys []string
-	args []any
+type plan struct{ ops []planOp }
+
+type planOp struct {
+	name, key string
+	args      []any
 }
 
 func (p *plan) add(op, key string, args ...any) {
-	p.keys = append(p.keys, key)
-	p.args = append(append(p.args, op), args...)
+	p.ops = append(p.ops, planOp{name: op, key: key, args: args})
+}
+
+// script lays p out as applyScript reads it.
+func (p plan) script() (keys []string, args []any) {
+	for _, op := range p.ops {
+		keys = append(keys, op.key)
+		args = append(append(args, op.name), op.args...)
+	}
+	return keys, args
 }
 
 // Guards and writes a plan's callers use.
@@ -129,10 +139,11 @@ const casTaken = 2
 // apply runs p in one round trip. On a Cluster every key of p must share
 // a slot; split is how callers divide a plan that may not.
 func (s *Store) apply(ctx context.Context, what string, p plan) (applyResult, error) {
-	if len(p.keys) == 0 {
+	if len(p.ops) == 0 {
 		return applyResult{res: casWritten}, nil
 	}
-	v, err := applyScript.Run(ctx, s.rdb, p.keys, p.args...).Result()
+	keys, args := p.script()
+	v, err := applyScript.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil {
 		return applyResult{}, fail(ctx, what, err)
 	}
@@ -151,45 +162,26 @@ func (s *Store) apply(ctx context.Context, what string, p plan) (applyResult, er
 // split divides p into the part that shares the slot of its first key and
 // the rest, by slot, in order. On a single server it is all one part.
 func (s *Store) split(p plan) (first plan, rest []plan) {
-	if len(p.keys) == 0 || s.oneSlot(p.keys...) {
+	if len(p.ops) == 0 {
 		return p, nil
 	}
 	bySlot := map[string]int{}
-	tag := hashTag(p.keys[0])
-	a := 0
-	for _, key := range p.keys {
-		op := p.args[a].(string)
-		n := opArity(op)
-		args := p.args[a+1 : a+1+n]
-		a += 1 + n
-		if t := hashTag(key); t == tag {
-			first.add(op, key, args...)
-		} else {
-			i, ok := bySlot[t]
-			if !ok {
-				i = len(rest)
-				bySlot[t] = i
-				rest = append(rest, plan{})
-			}
-			rest[i].add(op, key, args...)
+	tag := hashTag(p.ops[0].key)
+	for _, op := range p.ops {
+		t := hashTag(op.key)
+		if !s.cluster || t == tag {
+			first.ops = append(first.ops, op)
+			continue
 		}
+		i, ok := bySlot[t]
+		if !ok {
+			i = len(rest)
+			bySlot[t] = i
+			rest = append(rest, plan{})
+		}
+		rest[i].ops = append(rest[i].ops, op)
 	}
 	return first, rest
-}
-
-// opArity mirrors the arity table of applyScript.
-func opArity(op string) int {
-	switch op {
-	case "cmp", "ext":
-		return 1
-	case "set", "ack":
-		return 2
-	case "idx":
-		return 3
-	case "enq":
-		return 4
-	}
-	return 0
 }
 
 // run applies p, split by slot where it must be: the part holding its
