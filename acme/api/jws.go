@@ -256,8 +256,8 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, r *htt
 	if acct.Status != acme.StatusValid {
 		return nil, acme.Unauthorized("account is %s", acct.Status)
 	}
-	key := new(jose.JSONWebKey)
-	if err := key.UnmarshalJSON(acct.Key); err != nil {
+	key, err := s.keys.parse(acct.Key)
+	if err != nil {
 		return nil, err
 	}
 	req.account, req.caller = acct, caller

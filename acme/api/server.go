@@ -54,6 +54,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	router  *mux.Router
+	keys    keyCache
 }
 
 // New builds the API handler.
