@@ -1,0 +1,169 @@
+package record_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage/record"
+)
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	raw, err := record.Marshal(v)
+	if err != nil {
+		t.Fatalf("Marshal(%T): %v", v, err)
+	}
+	return raw
+}
+
+func mustUnmarshal(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	if err := record.Unmarshal(raw, v); err != nil {
+		t.Fatalf("Unmarshal(%T): %v", v, err)
+	}
+}
+
+// TestRoundTrip: every record decodes to what was encoded, and the
+// encoding is the binary one, not JSON.
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range records() {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := mustMarshal(t, tc.v)
+			if raw[0] != 1 {
+				t.Fatalf("first byte %#x, want the version 1", raw[0])
+			}
+			got := fresh(tc.v)
+			mustUnmarshal(t, raw, got)
+			if !reflect.DeepEqual(got, tc.v) {
+				t.Fatalf("round trip:\n got  %+v\n want %+v", got, tc.v)
+			}
+		})
+	}
+}
+
+// TestDeterministic: the Redis store compares a held copy's encoding with
+// the stored bytes, so encoding must give the same bytes every time,
+// including for a record that was decoded from them.
+func TestDeterministic(t *testing.T) {
+	for _, tc := range records() {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := mustMarshal(t, tc.v), mustMarshal(t, tc.v)
+			if !bytes.Equal(first, second) {
+				t.Fatalf("two encodings differ:\n%x\n%x", first, second)
+			}
+			decoded := fresh(tc.v)
+			mustUnmarshal(t, first, decoded)
+			if again := mustMarshal(t, decoded); !bytes.Equal(again, first) {
+				t.Fatalf("re-encoding a decoded record differs:\n%x\n%x", again, first)
+			}
+		})
+	}
+}
+
+// TestTimeLocation: a time's location is not part of the record; a held
+// copy with local times must encode as the stored one does.
+func TestTimeLocation(t *testing.T) {
+	utc := fullOrder()
+	local := fullOrder()
+	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
+	local.Expires, local.CreatedAt = local.Expires.In(zone), local.CreatedAt.In(zone)
+	local.NotBefore = time.Now() // carries a monotonic reading
+	utc.NotBefore = local.NotBefore.Round(0).UTC()
+	if a, b := mustMarshal(t, utc), mustMarshal(t, local); !bytes.Equal(a, b) {
+		t.Fatalf("same instants in other locations encode differently:\n%x\n%x", a, b)
+	}
+}
+
+// TestEmptySlices: nil and empty encode alike and decode as nil.
+func TestEmptySlices(t *testing.T) {
+	empty := &acme.Account{Contact: []string{}, Key: []byte{}}
+	if a, b := mustMarshal(t, empty), mustMarshal(t, &acme.Account{}); !bytes.Equal(a, b) {
+		t.Fatalf("empty and nil slices encode differently:\n%x\n%x", a, b)
+	}
+	var got acme.Account
+	mustUnmarshal(t, mustMarshal(t, empty), &got)
+	if got.Contact != nil || got.Key != nil {
+		t.Fatalf("decoded %#v, want nil slices", got)
+	}
+}
+
+// TestDecodeCopies: bbolt reuses the bytes a record was read from once its
+// transaction ends, so nothing decoded may point into them.
+func TestDecodeCopies(t *testing.T) {
+	for _, tc := range records() {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := mustMarshal(t, tc.v)
+			got := fresh(tc.v)
+			mustUnmarshal(t, raw, got)
+			for i := range raw {
+				raw[i] = 0xa5
+			}
+			if !reflect.DeepEqual(got, tc.v) {
+				t.Fatalf("decoded record changed with its input:\n got  %+v\n want %+v", got, tc.v)
+			}
+		})
+	}
+}
+
+// TestLegacyJSON: records an earlier acmed stored as JSON still decode,
+// and re-encode in the binary form.
+func TestLegacyJSON(t *testing.T) {
+	for _, tc := range records() {
+		t.Run(tc.name, func(t *testing.T) {
+			legacy, err := json.Marshal(tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fresh(tc.v)
+			mustUnmarshal(t, legacy, got)
+			if a, b := mustMarshal(t, got), mustMarshal(t, tc.v); !bytes.Equal(a, b) {
+				t.Fatalf("JSON record decoded to %+v, want %+v", got, tc.v)
+			}
+		})
+	}
+	t.Run("offset times", func(t *testing.T) {
+		raw := []byte(`{"ID":"a1","Status":"valid","Contact":["mailto:a@example.com"],` +
+			`"Key":"eyJrdHkiOiJFQyJ9","KeyThumbprint":"k","TermsAgreed":true,"CreatedAt":"2026-03-01T14:30:45.5+02:00"}`)
+		var got acme.Account
+		mustUnmarshal(t, raw, &got)
+		want := &acme.Account{ID: "a1", Status: acme.StatusValid, Contact: []string{"mailto:a@example.com"},
+			Key: []byte(`{"kty":"EC"}`), KeyThumbprint: "k", TermsAgreed: true,
+			CreatedAt: time.Date(2026, 3, 1, 12, 30, 45, 5e8, time.UTC)}
+		if a, b := mustMarshal(t, &got), mustMarshal(t, want); !bytes.Equal(a, b) {
+			t.Fatalf("decoded %+v, want %+v", got, want)
+		}
+	})
+}
+
+// TestOtherTypes go through encoding/json, both ways.
+func TestOtherTypes(t *testing.T) {
+	type job struct{ OrderID string }
+	raw := mustMarshal(t, &job{OrderID: "o1"})
+	if string(raw) != `{"OrderID":"o1"}` {
+		t.Fatalf("Marshal(job) = %s, want its JSON", raw)
+	}
+	var got job
+	mustUnmarshal(t, raw, &got)
+	if got.OrderID != "o1" {
+		t.Fatalf("Unmarshal(job) = %+v", got)
+	}
+	raw = mustMarshal(t, acme.Account{ID: "by value"})
+	if raw[0] != '{' {
+		t.Fatalf("an Account by value encodes as %q, want JSON", raw)
+	}
+}
+
+func TestNilRecord(t *testing.T) {
+	for _, v := range []any{(*acme.Account)(nil), (*acme.Order)(nil), (*acme.Authorization)(nil), (*acme.Certificate)(nil)} {
+		if _, err := record.Marshal(v); err == nil {
+			t.Errorf("Marshal(%T nil) succeeded", v)
+		}
+		if err := record.Unmarshal([]byte{1}, v); err == nil {
+			t.Errorf("Unmarshal into %T nil succeeded", v)
+		}
+	}
+}

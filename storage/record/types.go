@@ -1,0 +1,181 @@
+package record
+
+import (
+	"encoding/binary"
+
+	"github.com/acmed/acmed/acme"
+)
+
+// Each record's append and read functions sit together and list the
+// fields in declaration order: that order is the format, so a field added
+// to acme's types must be added to both, and to the version (see the
+// package documentation).
+
+func appendAccount(b []byte, a *acme.Account) []byte {
+	b = append(b, version)
+	b = appendString(b, a.ID)
+	b = appendString(b, string(a.Status))
+	b = appendStrings(b, a.Contact)
+	b = appendBytes(b, a.Key)
+	b = appendString(b, a.KeyThumbprint)
+	b = appendBool(b, a.TermsAgreed)
+	return appendTime(b, a.CreatedAt)
+}
+
+func readAccount(r *reader) acme.Account {
+	var a acme.Account
+	a.ID = r.str("ID")
+	a.Status = acme.Status(r.str("Status"))
+	a.Contact = list(r, "Contact", minString, readString)
+	a.Key = r.bytes("Key")
+	a.KeyThumbprint = r.str("KeyThumbprint")
+	a.TermsAgreed = r.bool("TermsAgreed")
+	a.CreatedAt = r.time("CreatedAt")
+	return a
+}
+
+func accountSize(a *acme.Account) int {
+	return 1 + 4*lenRoom + len(a.ID) + len(a.Status) + stringsSize(a.Contact) +
+		len(a.Key) + len(a.KeyThumbprint) + 1 + timeRoom
+}
+
+func appendOrder(b []byte, o *acme.Order) ([]byte, error) {
+	b = append(b, version)
+	b = appendString(b, o.ID)
+	b = appendString(b, o.AccountID)
+	b = appendString(b, string(o.Status))
+	b = appendIdentifiers(b, o.Identifiers)
+	b = appendStrings(b, o.AuthzIDs)
+	b = appendTime(b, o.Expires)
+	b = appendTime(b, o.NotBefore)
+	b = appendTime(b, o.NotAfter)
+	b, err := appendProblem(b, o.Error)
+	if err != nil {
+		return nil, err
+	}
+	b = appendBytes(b, o.CSR)
+	b = appendString(b, o.CertSerial)
+	b = appendTime(b, o.CreatedAt)
+	return appendTime(b, o.Queued), nil
+}
+
+func readOrder(r *reader) acme.Order {
+	var o acme.Order
+	o.ID = r.str("ID")
+	o.AccountID = r.str("AccountID")
+	o.Status = acme.Status(r.str("Status"))
+	o.Identifiers = list(r, "Identifiers", minIdentifier, readIdentifier)
+	o.AuthzIDs = list(r, "AuthzIDs", minString, readString)
+	o.Expires = r.time("Expires")
+	o.NotBefore = r.time("NotBefore")
+	o.NotAfter = r.time("NotAfter")
+	o.Error = r.problem("Error")
+	o.CSR = r.bytes("CSR")
+	o.CertSerial = r.str("CertSerial")
+	o.CreatedAt = r.time("CreatedAt")
+	o.Queued = r.time("Queued")
+	return o
+}
+
+func orderSize(o *acme.Order) int {
+	return 1 + 5*lenRoom + len(o.ID) + len(o.AccountID) + len(o.Status) +
+		identifiersSize(o.Identifiers) + stringsSize(o.AuthzIDs) + 5*timeRoom +
+		problemSize(o.Error) + len(o.CSR) + len(o.CertSerial)
+}
+
+func appendAuthorization(b []byte, a *acme.Authorization) ([]byte, error) {
+	b = append(b, version)
+	b = appendString(b, a.ID)
+	b = appendString(b, a.AccountID)
+	b = appendIdentifier(b, a.Identifier)
+	b = appendBool(b, a.Wildcard)
+	b = appendString(b, string(a.Status))
+	b = appendTime(b, a.Expires)
+	b = appendCount(b, len(a.Challenges))
+	for i := range a.Challenges {
+		var err error
+		if b, err = appendChallenge(b, &a.Challenges[i]); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func readAuthorization(r *reader) acme.Authorization {
+	var a acme.Authorization
+	a.ID = r.str("ID")
+	a.AccountID = r.str("AccountID")
+	a.Identifier.Type = acme.IdentifierType(r.str("Identifier.Type"))
+	a.Identifier.Value = r.str("Identifier.Value")
+	a.Wildcard = r.bool("Wildcard")
+	a.Status = acme.Status(r.str("Status"))
+	a.Expires = r.time("Expires")
+	a.Challenges = list(r, "Challenges", minChallenge, readChallenge)
+	return a
+}
+
+func authorizationSize(a *acme.Authorization) int {
+	n := 1 + 6*lenRoom + len(a.ID) + len(a.AccountID) + len(a.Identifier.Type) +
+		len(a.Identifier.Value) + 1 + len(a.Status) + timeRoom + lenRoom
+	for i := range a.Challenges {
+		c := &a.Challenges[i]
+		n += 4*lenRoom + len(c.ID) + len(c.Type) + len(c.Token) + len(c.Status) +
+			2*timeRoom + problemSize(c.Error)
+	}
+	return n
+}
+
+func appendChallenge(b []byte, c *acme.Challenge) ([]byte, error) {
+	b = appendString(b, c.ID)
+	b = appendString(b, string(c.Type))
+	b = appendString(b, c.Token)
+	b = appendString(b, string(c.Status))
+	b = appendTime(b, c.Validated)
+	b = appendTime(b, c.Queued)
+	return appendProblem(b, c.Error)
+}
+
+func readChallenge(r *reader) acme.Challenge {
+	var c acme.Challenge
+	c.ID = r.str("ID")
+	c.Type = acme.ChallengeType(r.str("Type"))
+	c.Token = r.str("Token")
+	c.Status = acme.Status(r.str("Status"))
+	c.Validated = r.time("Validated")
+	c.Queued = r.time("Queued")
+	c.Error = r.problem("Error")
+	return c
+}
+
+func appendCertificate(b []byte, c *acme.Certificate) []byte {
+	b = append(b, version)
+	b = appendString(b, c.Serial)
+	b = appendString(b, c.AccountID)
+	b = appendString(b, c.OrderID)
+	b = appendBytes(b, c.ChainPEM)
+	b = appendIdentifiers(b, c.Identifiers)
+	b = appendTime(b, c.NotAfter)
+	b = appendBool(b, c.Revoked)
+	b = appendTime(b, c.RevokedAt)
+	return appendInt(b, c.Reason)
+}
+
+func readCertificate(r *reader) acme.Certificate {
+	var c acme.Certificate
+	c.Serial = r.str("Serial")
+	c.AccountID = r.str("AccountID")
+	c.OrderID = r.str("OrderID")
+	c.ChainPEM = r.bytes("ChainPEM")
+	c.Identifiers = list(r, "Identifiers", minIdentifier, readIdentifier)
+	c.NotAfter = r.time("NotAfter")
+	c.Revoked = r.bool("Revoked")
+	c.RevokedAt = r.time("RevokedAt")
+	c.Reason = r.int("Reason")
+	return c
+}
+
+func certificateSize(c *acme.Certificate) int {
+	return 1 + 4*lenRoom + len(c.Serial) + len(c.AccountID) + len(c.OrderID) +
+		len(c.ChainPEM) + identifiersSize(c.Identifiers) + 2*timeRoom + 1 +
+		binary.MaxVarintLen64
+}
