@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/acmed/acmed/storage"
+	"github.com/acmed/acmed/storage/record"
 )
 
-// resource describes one kind of record kept as JSON in its own bucket.
+// resource describes one kind of record (storage/record) kept in its own
+// bucket.
 type resource[T any] struct {
 	bucket string
 	name   string // for error messages
@@ -27,14 +28,6 @@ func conflict(name, key string) error {
 	return fmt.Errorf("%w: %s %q exists", storage.ErrConflict, name, key)
 }
 
-func putJSON(b *bolt.Bucket, key string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("embedded store: encode %s: %w", key, err)
-	}
-	return b.Put([]byte(key), raw)
-}
-
 func load[T any](tx *bolt.Tx, r resource[T], key string) (*T, error) {
 	raw := tx.Bucket([]byte(r.bucket)).Get([]byte(key))
 	if raw == nil {
@@ -46,10 +39,18 @@ func load[T any](tx *bolt.Tx, r resource[T], key string) (*T, error) {
 // decode copies out of raw, which bbolt reclaims when the transaction ends.
 func decode[T any](r resource[T], key string, raw []byte) (*T, error) {
 	v := new(T)
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := record.Unmarshal(raw, v); err != nil {
 		return nil, fmt.Errorf("embedded store: decode %s %q: %w", r.name, key, err)
 	}
 	return v, nil
+}
+
+func encode[T any](r resource[T], key string, v *T) ([]byte, error) {
+	raw, err := record.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: encode %s %q: %w", r.name, key, err)
+	}
+	return raw, nil
 }
 
 func get[T any](ctx context.Context, s *Store, r resource[T], key string) (*T, error) {
@@ -87,7 +88,11 @@ func insert[T any](tx *bolt.Tx, r resource[T], v *T, index func(*bolt.Tx) error)
 			return err
 		}
 	}
-	return putJSON(b, key, v)
+	raw, err := encode(r, key, v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), raw)
 }
 
 // update is the compare-and-set behind every UpdateX. bbolt admits one
@@ -100,9 +105,10 @@ func insert[T any](tx *bolt.Tx, r resource[T], v *T, index func(*bolt.Tx) error)
 // nil, keeps indexes in step with the change in the same transaction. An
 // error from fn is returned as is, and bbolt rolls the transaction back.
 //
-// An fn that leaves the encoding as it was writes nothing, so it neither
+// An fn that leaves the record as it was writes nothing, so it neither
 // reindexes nor queues nor stores opts.Certificate; opts.Finish is done
-// either way.
+// either way. A record an earlier acmed stored as JSON stays so until an
+// update changes it.
 func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn func(*T) error, reindex func(tx *bolt.Tx, old, cur *T) error, opts storage.Options) (*T, error) {
 	if opts.Claimed != nil {
 		// A Claim variable used twice must not keep the first claim.
@@ -126,17 +132,23 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 		if err != nil {
 			return err
 		}
+		was := raw
+		if record.Legacy(raw) {
+			if was, err = encode(r, key, cur); err != nil {
+				return err
+			}
+		}
 		if err := fn(cur); err != nil {
 			return err
 		}
 		if r.key(cur) != key {
 			return fmt.Errorf("embedded store: update %s %q: fn changed its key to %q", r.name, key, r.key(cur))
 		}
-		enc, err := json.Marshal(cur)
+		enc, err := encode(r, key, cur)
 		if err != nil {
-			return fmt.Errorf("embedded store: encode %s %q: %w", r.name, key, err)
+			return err
 		}
-		if !bytes.Equal(enc, raw) {
+		if !bytes.Equal(enc, was) {
 			if queued, err = write(tx, r, key, raw, enc, cur, reindex, opts); err != nil {
 				return err
 			}

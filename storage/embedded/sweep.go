@@ -3,10 +3,12 @@ package embedded
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage/record"
 )
 
 const (
@@ -18,10 +20,17 @@ const (
 	authzSlack = 48 * time.Hour
 )
 
-// expiring is what Sweep reads of a resource to judge it.
-type expiring struct {
-	Expires  time.Time
-	NotAfter time.Time
+// expiry returns when a record of type T, encoded in raw, may go: at(v)
+// after decoding it into v. A record that does not decode is kept, so a
+// sweep never deletes what it cannot judge.
+func expiry[T any](at func(*T) time.Time) func(raw []byte) (time.Time, bool) {
+	return func(raw []byte) (time.Time, bool) {
+		v := new(T)
+		if record.Unmarshal(raw, v) != nil {
+			return time.Time{}, false
+		}
+		return at(v), true
+	}
 }
 
 // Sweep deletes what has outlived its use, so the file does not grow
@@ -38,15 +47,15 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range []struct {
 			bucket string
-			after  func(expiring) time.Time
+			after  func([]byte) (time.Time, bool)
 		}{
-			{bucketOrders, func(e expiring) time.Time { return e.Expires }},
-			{bucketAuthzs, func(e expiring) time.Time { return e.Expires.Add(authzSlack) }},
-			{bucketCerts, func(e expiring) time.Time { return e.NotAfter }},
+			{bucketOrders, expiry(func(o *acme.Order) time.Time { return o.Expires })},
+			{bucketAuthzs, expiry(func(a *acme.Authorization) time.Time { return a.Expires.Add(authzSlack) })},
+			{bucketCerts, expiry(func(c *acme.Certificate) time.Time { return c.NotAfter })},
 		} {
 			n, err := sweepBucket(tx.Bucket([]byte(b.bucket)), func(v []byte) bool {
-				var e expiring
-				return json.Unmarshal(v, &e) == nil && b.after(e).Before(cutoff)
+				after, ok := b.after(v)
+				return ok && after.Before(cutoff)
 			})
 			if err != nil {
 				return err
