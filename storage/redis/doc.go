@@ -35,13 +35,13 @@
 // that are each atomic (see createSpread).
 //
 //	key                                           type    value                 TTL
-//	acmed:{a:ACCOUNT}:account                     string  account JSON          none
+//	acmed:{a:ACCOUNT}:account                     string  account record        none
 //	acmed:acctkey:THUMBPRINT                      string  account ID            none
-//	acmed:{a:ACCOUNT}:order:ORDERID               string  order JSON            Expires+OrderTTL; valid: Expires+Retention
-//	acmed:{a:ACCOUNT}:authz:AUTHZID               string  authorization JSON    Expires+OrderTTL, raised to the TTL of any order listing it, never lowered
+//	acmed:{a:ACCOUNT}:order:ORDERID               string  order record          Expires+OrderTTL; valid: Expires+Retention
+//	acmed:{a:ACCOUNT}:authz:AUTHZID               string  authorization record  Expires+OrderTTL, raised to the TTL of any order listing it, never lowered
 //	acmed:{a:ACCOUNT}:orders                      zset    order IDs by creation time (ms)  that of its longest-lived order; old entries trimmed on each add
 //	acmed:{a:ACCOUNT}:validauthz:TYPE:VALUE:W     string  authorization ID (W: 1 wildcard, 0 not)  that of the authorization
-//	acmed:cert:SERIAL                             string  certificate JSON      NotAfter+Retention
+//	acmed:cert:SERIAL                             string  certificate record    NotAfter+Retention
 //	acmed:nonce:NONCE                             string  ""                    until the nonce expires
 //	acmed:{jobs}                                  stream  job JSON, group "workers"  none; MAXLEN ~100000, finished jobs deleted
 //
@@ -49,13 +49,17 @@
 // test clock keeps keys as long as that clock says; a time already past
 // still gets one minute, so a write can be read back.
 //
+// Records are in storage/record's binary form (those an earlier acmed
+// wrote as JSON still read, and are rewritten when next changed).
+//
 // Measured with MEMORY USAGE (Redis 7.0, TestMemoryPerIssuance, run with
 // -v), one issuance for a new account with one DNS name, a P-256
-// certificate and intermediate, leaves 4.8 KB: account 0.5, key index
-// 0.1, order 0.6, authorization 1.0, valid-authorization entry 0.2, order
-// list 0.2, certificate 2.2 (its PEM chain is base64 again inside JSON);
-// its jobs are deleted when finished. used_memory grows by 5.1 KB per
-// issuance over 500, counting Redis's own per-key overhead. A renewal by an existing account leaves about 3.9 KB.
+// certificate and intermediate, leaves 3.3 KB: account 0.3, key index
+// 0.1, order 0.3, authorization 0.5, valid-authorization entry 0.2, order
+// list 0.2, certificate 1.6 (its PEM chain as is); its jobs are deleted
+// when finished. used_memory grows by 3.6 KB per issuance over 500,
+// counting Redis's own per-key overhead. A renewal by an existing account
+// leaves about 2.6 KB.
 //
 // # Round trips
 //

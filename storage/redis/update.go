@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/acmed/acmed/storage"
+	"github.com/acmed/acmed/storage/record"
 )
 
 // maxTries bounds the compare-and-set loop. Each lost race means another
@@ -17,7 +18,7 @@ import (
 // a hot key, and the caller is better told than kept spinning.
 const maxTries = 20
 
-// resource names one kind of JSON record.
+// resource names one kind of record (storage/record).
 type resource[T any] struct {
 	name string // for errors
 	key  func(id string) string
@@ -42,14 +43,14 @@ func get[T any](ctx context.Context, s *Store, r resource[T], id string) (*T, er
 
 func decode[T any](r resource[T], id string, raw []byte) (*T, error) {
 	v := new(T)
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := record.Unmarshal(raw, v); err != nil {
 		return nil, fmt.Errorf("redis: decode %s %q: %w", r.name, id, err)
 	}
 	return v, nil
 }
 
 func encode[T any](r resource[T], v *T) ([]byte, error) {
-	raw, err := json.Marshal(v)
+	raw, err := record.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("redis: encode %s %q: %w", r.name, r.id(v), err)
 	}
@@ -63,7 +64,9 @@ func encode[T any](r resource[T], v *T) ([]byte, error) {
 // costs no write. A From option stands in for the first read: our encoding
 // is deterministic, so the copy a caller holds encodes to the bytes stored
 // unless someone changed them since, and then the compare fails and the
-// loop reads. Queue and Finishing ride in the write's script.
+// loop reads. Queue and Finishing ride in the write's script. A record an
+// earlier acmed stored as JSON stays so until an update changes it (a
+// copy held of one never matches, and costs a reread).
 func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn func(*T) error, opts storage.Options, write casPlan[T]) (*T, error) {
 	key := r.key(id)
 	var raw []byte
@@ -95,6 +98,12 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		if err != nil {
 			return nil, err
 		}
+		was := raw
+		if record.Legacy(raw) {
+			if was, err = encode(r, cur); err != nil {
+				return nil, err
+			}
+		}
 		if err := fn(cur); err != nil {
 			return nil, err
 		}
@@ -105,7 +114,7 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		if err != nil {
 			return nil, err
 		}
-		if bytes.Equal(next, raw) {
+		if bytes.Equal(next, was) {
 			if opts.Finish != nil {
 				if err := s.Finish(ctx, *opts.Finish); err != nil {
 					return nil, err
