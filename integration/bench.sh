@@ -20,7 +20,7 @@ go build -o "$work/acmed" ./cmd/acmed
 go build -o "$work/acmebench" ./cmd/acmebench
 
 echo "== Go benchmarks -> $out/go-bench.txt"
-go test -run XXX -bench 'CryptoFloor|ParseAndVerifyJWS|Nonce|NewOrder|Finalize' -benchtime 2s ./ca/ ./acme/... | tee "$out/go-bench.txt"
+go test -run XXX -bench 'CryptoFloor|ParseAndVerifyJWS|Nonce|NewOrder|Finalize|Record' -benchtime 2s ./ca/ ./acme/... ./storage/record/ | tee "$out/go-bench.txt"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 

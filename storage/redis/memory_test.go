@@ -25,7 +25,7 @@ import (
 // maxIssuanceBytes bounds what one issuance may leave in Redis, so a
 // change that bloats the records shows up. The measured figure is in the
 // package documentation; this leaves room for allocator noise.
-const maxIssuanceBytes = 8 << 10
+const maxIssuanceBytes = 4 << 10
 
 // TestMemoryPerIssuance runs issuances the way the authority does (new
 // account, nonces, an order for one name, its validation and finalization
