@@ -132,11 +132,9 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 		if err != nil {
 			return err
 		}
-		was := raw
-		if record.Legacy(raw) {
-			if was, err = encode(r, key, cur); err != nil {
-				return err
-			}
+		was, err := record.Baseline(raw, cur)
+		if err != nil {
+			return fmt.Errorf("embedded store: encode %s %q: %w", r.name, key, err)
 		}
 		if err := fn(cur); err != nil {
 			return err

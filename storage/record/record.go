@@ -103,6 +103,17 @@ func Legacy(raw []byte) bool {
 	return len(raw) > 0 && raw[0] == '{'
 }
 
+// Baseline is what an update compares its result with to tell whether it
+// changed v, which was just decoded from raw: raw itself, or for a legacy
+// record v's re-encoding, so an update that changes nothing writes
+// nothing whichever form the record was stored in.
+func Baseline(raw []byte, v any) ([]byte, error) {
+	if !Legacy(raw) {
+		return raw, nil
+	}
+	return Marshal(v)
+}
+
 func decode[T any](raw []byte, v *T, read func(*reader) T) error {
 	if v == nil {
 		return errNil(v)

@@ -98,11 +98,9 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		if err != nil {
 			return nil, err
 		}
-		was := raw
-		if record.Legacy(raw) {
-			if was, err = encode(r, cur); err != nil {
-				return nil, err
-			}
+		was, err := record.Baseline(raw, cur)
+		if err != nil {
+			return nil, fmt.Errorf("redis: encode %s %q: %w", r.name, id, err)
 		}
 		if err := fn(cur); err != nil {
 			return nil, err
