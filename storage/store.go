@@ -23,7 +23,8 @@ var (
 	// ErrConflict: a unique key (an account key, an ID) is already taken.
 	ErrConflict = errors.New("storage: conflict")
 	// ErrUnavailable wraps backend failures a retry may cure (a lost
-	// connection); the API answers them with 503 and Retry-After.
+	// connection, a compare-and-set that lost every retry); the API
+	// answers them with 503 and Retry-After.
 	ErrUnavailable = errors.New("storage: unavailable")
 )
 

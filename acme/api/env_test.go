@@ -58,6 +58,20 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	store, err := embedded.Open(filepath.Join(t.TempDir(), "acmed.db"), embedded.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := startEnv(t, store, nil, nil)
+	e.store = store
+	return e
+}
+
+// startEnv serves the API over store, which the caller closes; ready is
+// /readyz's check (nil: always ready), log the server's (nil: discarded).
+func startEnv(t *testing.T, store authority.Store, ready func(context.Context) error, log *slog.Logger) *env {
+	t.Helper()
 	dir := t.TempDir()
 	if err := ca.Init(dir, ca.Config{}); err != nil {
 		t.Fatal(err)
@@ -66,11 +80,10 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := embedded.Open(filepath.Join(dir, "acmed.db"), embedded.Config{})
-	if err != nil {
-		t.Fatal(err)
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	e := &env{t: t, clock: &clock{now: time.Now()}, http01: challengetest.StartHTTP01(t), dns: challengetest.StartDNS(t), store: store}
+	e := &env{t: t, clock: &clock{now: time.Now()}, http01: challengetest.StartHTTP01(t), dns: challengetest.StartDNS(t)}
 	auth, err := authority.New(authority.Config{
 		Store:  store,
 		Signer: signer,
@@ -78,7 +91,7 @@ func newEnv(t *testing.T) *env {
 			Resolver: challenges.NewResolver(e.dns.Addr), HTTPPort: e.http01.Port, Timeout: 5 * time.Second,
 		}),
 		Now:    e.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -88,13 +101,12 @@ func newEnv(t *testing.T) *env {
 	go func() { _ = auth.Run(ctx); close(done) }()
 	srv := httptest.NewUnstartedServer(nil)
 	e.base = "http://" + srv.Listener.Addr().String()
-	srv.Config.Handler = api.New(api.Config{Authority: auth, BaseURL: e.base, RootsPEM: signer.RootPEM()})
+	srv.Config.Handler = api.New(api.Config{Authority: auth, BaseURL: e.base, RootsPEM: signer.RootPEM(), Ready: ready, Logger: log})
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
 		<-done
-		store.Close()
 	})
 	return e
 }

@@ -44,6 +44,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		prob = acme.Unavailable("the service is temporarily unavailable; retry shortly")
+	case errors.Is(err, storage.ErrNotFound):
+		// The authority names what is missing; a miss that reaches here
+		// untranslated is still a missing resource, never a 500.
+		s.log.WarnContext(r.Context(), "untranslated not-found", "method", r.Method, "path", r.URL.Path, "err", err)
+		prob = acme.NotFound("resource not found")
 	default:
 		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		prob = acme.ServerInternal("internal error")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gorilla/mux"
 
@@ -55,6 +56,8 @@ type Server struct {
 	log     *slog.Logger
 	router  *mux.Router
 	keys    keyCache
+	// notReady is the last /readyz verdict, so that only changes are logged.
+	notReady atomic.Bool
 }
 
 // New builds the API handler.
@@ -176,14 +179,38 @@ func (s *Server) roots(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(s.cfg.RootsPEM)
 }
 
+// readyz answers only "ready" or "not ready": it is on the public
+// listener, and the reason (a Redis address, an error) is for operators,
+// so it goes to the log, once per change of state.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	var err error
 	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(r.Context()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
+		err = s.cfg.Ready(r.Context())
 	}
-	_, _ = w.Write([]byte("ok\n"))
+	s.logReadiness(r.Context(), err)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// logReadiness logs a change between ready and not ready, with the cause.
+// A balancer polls /readyz several times a second, so logging every
+// answer would flood the log with the same line.
+func (s *Server) logReadiness(ctx context.Context, err error) {
+	notReady := err != nil
+	if s.notReady.Swap(notReady) == notReady {
+		return
+	}
+	if notReady {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		return
+	}
+	s.log.InfoContext(ctx, "ready again")
 }
 
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {

@@ -62,7 +62,7 @@ func (a *Authority) NewAccount(ctx context.Context, key *jose.JSONWebKey, req Ne
 		if errors.Is(err, storage.ErrConflict) {
 			// Another request registered the same key first: answer as a repeat.
 			existing, err := a.cfg.Store.AccountByKey(ctx, tp)
-			return existing, false, err
+			return existing, false, vanished(err)
 		}
 		return nil, false, err
 	}
@@ -109,7 +109,7 @@ func (a *Authority) UpdateAccount(ctx context.Context, acct *acme.Account, u Acc
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, notFound(err, "account")
 	}
 	event := "account.update"
 	if u.Deactivate {
@@ -144,12 +144,12 @@ func (a *Authority) ChangeKey(ctx context.Context, acct *acme.Account, oldKey, n
 	if errors.Is(err, storage.ErrConflict) {
 		holder, lerr := a.cfg.Store.AccountByKey(ctx, newTP)
 		if lerr != nil {
-			return nil, fmt.Errorf("key change conflict: %w", lerr)
+			return nil, fmt.Errorf("key change conflict: %w", vanished(lerr))
 		}
 		return nil, &KeyInUseError{AccountID: holder.ID}
 	}
 	if err != nil {
-		return nil, err
+		return nil, notFound(err, "account")
 	}
 	a.audit(ctx, "account.keychange", "account", acct.ID, "old_key", oldTP, "new_key", newTP)
 	return updated, nil

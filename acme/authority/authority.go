@@ -150,3 +150,14 @@ func notFound(err error, what string) error {
 	}
 	return err
 }
+
+// vanished is for a record that a conflict just said exists but that is
+// gone when read: it was deleted in between, and the request, tried again,
+// will see a consistent store. So it is ErrUnavailable (503, retry), not a
+// 404 for something the client never asked about.
+func vanished(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	return err
+}

@@ -40,7 +40,7 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 		return acme.BeginFinalize(o, authzs, csrDER, now)
 	}, storage.From(stored), storage.Queue(storage.Job{OrderID: orderID}, &claim))
 	if err != nil {
-		return nil, err
+		return nil, notFound(err, "order")
 	}
 	// The authorizations were valid when the order was finalized, and the
 	// order's status no longer depends on them.

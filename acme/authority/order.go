@@ -162,7 +162,9 @@ func (a *Authority) ownOrder(ctx context.Context, c *Caller, id string) (*acme.O
 	a.requeueOrder(ctx, o)
 	authzs, err := a.cfg.Store.Authorizations(ctx, o.AuthzIDs)
 	if err != nil {
-		return nil, nil, err
+		// An authorization the order lists is gone (expired and swept
+		// before the order): the order can no longer be shown or used.
+		return nil, nil, notFound(err, "an authorization of the order")
 	}
 	return o, authzs, nil
 }

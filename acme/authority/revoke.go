@@ -59,7 +59,7 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) error {
 	if _, err := a.cfg.Store.UpdateCertificate(ctx, serial, func(c *acme.Certificate) error {
 		return acme.Revoke(c, req.Reason, a.now())
 	}); err != nil {
-		return err
+		return notFound(err, "certificate")
 	}
 	by := "certificate-key"
 	if req.Account != nil {

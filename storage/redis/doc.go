@@ -86,7 +86,7 @@
 // applyScript, checks that the key still holds the bytes that were read
 // and only then writes it, with the index entries, TTLs, job and
 // certificate that go with it; a lost race rereads and calls fn again, up
-// to 20 times, then fails with storage.ErrConflict. On a Cluster what lies
+// to 20 times, then fails with storage.ErrUnavailable. On a Cluster what lies
 // in other slots (the job stream, certificates, an account's key index,
 // unscoped IDs) is written in further steps, in an order that leaves
 // nothing a reader could trust half done, as each method's comment

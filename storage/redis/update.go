@@ -15,7 +15,9 @@ import (
 
 // maxTries bounds the compare-and-set loop. Each lost race means another
 // writer won, so the store as a whole made progress; twenty in a row means
-// a hot key, and the caller is better told than kept spinning.
+// a hot key, and the caller is better told than kept spinning: that is
+// storage.ErrUnavailable (503 + Retry-After), since trying again later is
+// the cure, and not ErrConflict, which callers read as a taken key.
 const maxTries = 20
 
 // resource names one kind of record (storage/record).
@@ -149,7 +151,7 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 			return nil, fmt.Errorf("redis: update %s %q: unexpected script result %d", r.name, id, res.res)
 		}
 	}
-	return nil, fmt.Errorf("redis: update %s %q: %w: lost %d races in a row", r.name, id, storage.ErrConflict, maxTries)
+	return nil, fmt.Errorf("redis: update %s %q: %w: lost %d races in a row", r.name, id, storage.ErrUnavailable, maxTries)
 }
 
 // runCAS runs a compare-and-set script and reads its result.
