@@ -37,6 +37,10 @@ type config struct {
 	DebugListen    string
 	ExistOK        bool // init only
 
+	// DrainDelay and ShutdownTimeout shape a clean stop (shutdown.go).
+	DrainDelay      time.Duration
+	ShutdownTimeout time.Duration
+
 	ValidationTimeout       time.Duration
 	ValidationMaxRedirects  int
 	ValidationMaxBody       int64
@@ -86,6 +90,10 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.DurationVar(&c.ReclaimAfter, "reclaim-after", 30*time.Second, "Redis: a job a replica took but did not finish is given to another after this long")
 	fs.StringVar(&c.DebugListen, "debug-listen", "", "address for Go's pprof profiles (e.g. 127.0.0.1:6060); off when empty")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second,
+		"on SIGTERM/SIGINT, answer /readyz with 503 this long, still serving, before refusing new connections; at least a balancer's check interval × its failure threshold")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
+		"after the drain delay, how long requests in flight may take to finish before their connections are closed")
 	return fs
 }
 
@@ -171,6 +179,12 @@ func (c config) check() error {
 	}
 	if c.CertValidity != 0 && c.CertValidity < time.Minute {
 		return fmt.Errorf("--cert-validity %s: must be at least 1m", c.CertValidity)
+	}
+	if c.DrainDelay < 0 {
+		return fmt.Errorf("--drain-delay %s: must not be negative", c.DrainDelay)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("--shutdown-timeout %s: must not be negative", c.ShutdownTimeout)
 	}
 	if c.ReclaimAfter < 100*time.Millisecond {
 		return fmt.Errorf("--reclaim-after %s: must be at least 100ms", c.ReclaimAfter)

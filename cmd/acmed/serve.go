@@ -106,13 +106,14 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	drain := &drainer{log: log}
 	handler := api.New(api.Config{
 		Authority: auth, BaseURL: base.String(), RootsPEM: authorityCA.RootPEM(), Logger: log,
-		Ready: store.Ping, Website: c.Website, TermsOfService: c.TermsOfService,
+		Ready: drain.ready(store.Ping), Website: c.Website, TermsOfService: c.TermsOfService,
 		CAAIdentities: splitList(c.CAAIdentities),
 	})
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           drain.handler(handler),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -129,10 +130,12 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		defer stop()
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The job worker outlives the signal: it stops once no request is
+	// served any more, below.
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorker()
 	workerDone := make(chan error, 1)
-	go func() { workerDone <- auth.Run(ctx) }()
+	go func() { workerDone <- auth.Run(workerCtx) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.ServeTLS(ln, "", "") }()
 
@@ -143,12 +146,11 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 
 	select {
 	case err = <-serveDone:
-		cancel()
 	case <-ctx.Done():
-		shutdownCtx, stop := context.WithTimeout(context.Background(), 15*time.Second)
-		defer stop()
-		err = srv.Shutdown(shutdownCtx)
+		err = drain.stop(srv, c.DrainDelay, c.ShutdownTimeout)
 	}
+	log.Info("stopping: waiting for running jobs")
+	stopWorker()
 	auth.Drain()
 	if werr := <-workerDone; werr != nil && !errors.Is(werr, context.Canceled) {
 		log.Error("job worker", "err", werr)
@@ -156,6 +158,13 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	log.Info("stopping: closing the store")
+	// Closed here, not only by the defer above (a second Close is
+	// harmless), so that "stopped" means it is closed.
+	if cerr := store.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("closing the store: %w", cerr)
+	}
+	log.Info("stopped", "err", err)
 	return err
 }
 

@@ -45,10 +45,13 @@ type Process struct {
 
 // Start runs bin with args (e.g. "serve", "--data", dir, …) and returns once
 // acmed prints its directory URL; it fails the test if acmed exits first or
-// stays silent for 30 s.
+// stays silent for 30 s. The process runs with ACMED_DRAIN_DELAY=0s, so
+// that stopping it at the end of a test does not wait out the default
+// drain delay; a --drain-delay flag in args overrides that.
 func Start(t testing.TB, bin string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "ACMED_DRAIN_DELAY=0s")
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "acmed.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +104,10 @@ func (p *Process) Stop() {
 		<-p.exited
 	}
 }
+
+// Done is closed once the process has exited; Cmd.ProcessState then
+// holds its exit status.
+func (p *Process) Done() <-chan struct{} { return p.exited }
 
 // ReadLog returns what acmed wrote to stderr so far.
 func (p *Process) ReadLog() string {
