@@ -75,20 +75,25 @@ type Certificates interface {
 	UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error)
 }
 
-// Nonces keeps anti-replay nonces until they are used or expire.
+// Nonces keeps what stateless nonces (acme/nonce) need shared between
+// replicas: the MAC key of each epoch, and the nonces already spent.
+// Handing a nonce out touches neither.
 type Nonces interface {
-	PutNonce(ctx context.Context, nonce string, expires time.Time) error
-	// ConsumeNonce reports whether the nonce existed unexpired, removing it
-	// atomically so it is accepted exactly once. A non-empty next is kept
-	// as PutNonce would, in the same round trip: every request that spends
-	// a nonce is answered with a fresh one.
-	ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error)
-	// ConsumeNonceForAccount is ConsumeNonce, Accounts.Account and the
-	// reads look names in one round trip: everything a request signed with
-	// an account's kid reads before it acts. A missing account is
-	// ErrNotFound, whatever the nonce; a looked-up resource that is missing
-	// is left nil in Found.
-	ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string, look Lookup) (Found, error)
+	// NonceKey returns the MAC key of epoch. With a candidate it is
+	// set-if-absent: the first candidate stored for the epoch is every
+	// caller's key, kept until expires. Without one (nil) it only reads,
+	// and a missing key is ErrNotFound.
+	NonceKey(ctx context.Context, epoch uint32, candidate []byte, expires time.Time) ([]byte, error)
+	// ConsumeNonce records nonce as spent until expires, set-if-absent:
+	// of any number of callers, on any replicas, exactly one is told true.
+	// An expires already past records nothing and is false.
+	ConsumeNonce(ctx context.Context, nonce string, expires time.Time) (bool, error)
+	// ConsumeNonceForAccount is ConsumeNonce (none for nonce "", whose
+	// NonceOK is false), Accounts.Account and the reads look names in one
+	// round trip: everything a request signed with an account's kid reads
+	// before it acts. A missing account is ErrNotFound, whatever the
+	// nonce; a looked-up resource that is missing is left nil in Found.
+	ConsumeNonceForAccount(ctx context.Context, nonce string, expires time.Time, accountID string, look Lookup) (Found, error)
 }
 
 // Lookup names the resource a request is about; "" reads nothing.
@@ -100,7 +105,7 @@ type Lookup struct {
 
 // Found is what ConsumeNonceForAccount read.
 type Found struct {
-	NonceOK     bool // the nonce existed unexpired and is now spent
+	NonceOK     bool // the nonce was not spent before, and is now
 	Account     *acme.Account
 	Order       *acme.Order
 	Authz       *acme.Authorization

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/acme/nonce"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/storage"
 )
@@ -54,6 +55,9 @@ type Config struct {
 	OrderLifetime      time.Duration // pending orders and authorizations; default 24h
 	ValidAuthzLifetime time.Duration // default 30 days
 	NonceLifetime      time.Duration // default 1h
+	// NonceRotation is how long one nonce key is used to issue nonces;
+	// default 1h. Every replica on a store must use the same.
+	NonceRotation time.Duration
 	// DisableAuthzReuse makes every order get new authorizations instead of
 	// reusing the account's valid ones for the same identifiers.
 	DisableAuthzReuse bool
@@ -76,9 +80,10 @@ type Config struct {
 
 // Authority implements the ACME use cases.
 type Authority struct {
-	cfg  Config
-	log  *slog.Logger
-	jobs sync.WaitGroup // jobs run for requests (runJob)
+	cfg    Config
+	log    *slog.Logger
+	jobs   sync.WaitGroup // jobs run for requests (runJob)
+	nonces *nonces
 }
 
 // New returns an Authority; it fails if a required dependency is missing.
@@ -99,13 +104,17 @@ func New(cfg Config) (*Authority, error) {
 	setDefault(&cfg.OrderLifetime, 24*time.Hour)
 	setDefault(&cfg.ValidAuthzLifetime, 30*24*time.Hour)
 	setDefault(&cfg.NonceLifetime, time.Hour)
+	setDefault(&cfg.NonceRotation, time.Hour)
+	cfg.NonceRotation = max(cfg.NonceRotation, time.Millisecond) // epochs count milliseconds
 	setDefault(&cfg.JobTimeout, 30*time.Second)
 	setDefault(&cfg.FinalizeWait, 5*time.Second)
 	setDefault(&cfg.RequeueAfter, cfg.JobTimeout+30*time.Second)
 	if cfg.ValidationWait == 0 {
 		cfg.ValidationWait = time.Second
 	}
-	return &Authority{cfg: cfg, log: cfg.Logger}, nil
+	policy := nonce.Policy{Lifetime: cfg.NonceLifetime, Rotation: cfg.NonceRotation, Skew: nonceSkew}
+	nonces := newNonces(cfg.Store, policy, func() time.Time { return cfg.Now().UTC() }, cfg.Rand)
+	return &Authority{cfg: cfg, log: cfg.Logger, nonces: nonces}, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {

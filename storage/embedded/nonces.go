@@ -1,7 +1,9 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,83 +12,124 @@ import (
 	"github.com/acmed/acmed/storage"
 )
 
-// minPruneAt is the map size below which expired nonces are not worth a
+// minPruneAt is the map size below which expired entries are not worth a
 // sweep.
 const minPruneAt = 1024
 
-// nonces live in memory, not in the file. The embedded store serves one
-// process, so no other replica needs to see them (decision 3 is about
-// Redis), and writing each nonce would cost an fsync to issue it and
-// another to consume it, more than the rest of a request. A restart
-// forgets outstanding nonces; clients answer the badNonce that follows by
-// retrying with a fresh one (RFC 8555 §6.5).
+// nonces keeps the nonce keys and the spent nonces in memory, not in the
+// file. The embedded store serves one process, so no other replica needs
+// either (decision 3 is about Redis), and writing each spent nonce would
+// cost an fsync per request. The two go together: a restart forgets the
+// keys, so every nonce issued before it fails its MAC, and forgetting
+// which of them were spent lets none be replayed. Keeping the keys in the
+// file would make the spent nonces need it too. Clients answer the
+// badNonce after a restart by retrying with a fresh nonce (RFC 8555 §6.5).
 type nonces struct {
-	mu sync.Mutex
-	m  map[string]time.Time // nonce → expiry
-	// pruneAt is the size at which the next sweep of expired nonces runs.
+	mu    sync.Mutex
+	spent expiring[string] // nonce → until when it is recorded spent
+	keys  expiring[uint32] // epoch → key
+}
+
+func newNonces() nonces {
+	return nonces{spent: newExpiring[string](), keys: newExpiring[uint32]()}
+}
+
+// expiring is a map whose entries go at their expiry.
+type expiring[K comparable] struct {
+	m map[K]expiringEntry
+	// pruneAt is the size at which the next sweep of expired entries runs.
 	// It doubles the live count after each sweep, so sweeps cost O(1) per
 	// put amortised and no request pays for a scan of its own.
 	pruneAt int
 }
 
-func newNonces() nonces {
-	return nonces{m: make(map[string]time.Time), pruneAt: minPruneAt}
+type expiringEntry struct {
+	val     []byte
+	expires time.Time
 }
 
-// PutNonce keeps nonce until expires; one already expired is not kept.
-func (s *Store) PutNonce(ctx context.Context, nonce string, expires time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
+func newExpiring[K comparable]() expiring[K] {
+	return expiring[K]{m: make(map[K]expiringEntry), pruneAt: minPruneAt}
+}
+
+// get returns k's entry if it has not expired at now.
+func (e *expiring[K]) get(k K, now time.Time) ([]byte, bool) {
+	v, ok := e.m[k]
+	if !ok || !now.Before(v.expires) {
+		return nil, false
 	}
-	n := &s.nonces
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.put(nonce, expires, s.now())
-	return nil
+	return v.val, true
 }
 
-// put keeps nonce unless it has expired; n.mu is held.
-func (n *nonces) put(nonce string, expires, now time.Time) {
+// put keeps k until expires, unless that has passed.
+func (e *expiring[K]) put(k K, val []byte, expires, now time.Time) {
 	if !now.Before(expires) {
 		return
 	}
-	n.m[nonce] = expires
-	if len(n.m) >= n.pruneAt {
-		for k, exp := range n.m {
-			if !now.Before(exp) {
-				delete(n.m, k)
+	e.m[k] = expiringEntry{val: val, expires: expires}
+	if len(e.m) >= e.pruneAt {
+		for k, v := range e.m {
+			if !now.Before(v.expires) {
+				delete(e.m, k)
 			}
 		}
-		n.pruneAt = max(2*len(n.m), minPruneAt)
+		e.pruneAt = max(2*len(e.m), minPruneAt)
 	}
 }
 
-// ConsumeNonce removes the nonce, so under the lock it is accepted once,
-// and keeps next.
-func (s *Store) ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error) {
+// NonceKey is the set-if-absent of the contract over this process's
+// memory.
+func (s *Store) NonceKey(ctx context.Context, epoch uint32, candidate []byte, expires time.Time) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return nil, err
 	}
 	now := s.now()
 	n := &s.nonces
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if next != "" {
-		n.put(next, nextExpires, now)
+	if key, ok := n.keys.get(epoch, now); ok {
+		return key, nil
 	}
-	exp, ok := n.m[nonce]
-	if !ok {
+	if candidate == nil {
+		return nil, fmt.Errorf("nonce key of epoch %d: %w", epoch, storage.ErrNotFound)
+	}
+	key := bytes.Clone(candidate)
+	// A key asked for past its expiry is still kept a minute, as on
+	// Redis, so that the caller can read it back.
+	if soon := now.Add(time.Minute); expires.Before(soon) {
+		expires = soon
+	}
+	n.keys.put(epoch, key, expires, now)
+	return key, nil
+}
+
+// ConsumeNonce records the nonce spent; under the lock, once.
+func (s *Store) ConsumeNonce(ctx context.Context, nonce string, expires time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if nonce == "" {
 		return false, nil
 	}
-	delete(n.m, nonce)
-	return now.Before(exp), nil
+	now := s.now()
+	if !now.Before(expires) {
+		return false, nil
+	}
+	n := &s.nonces
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.spent.get(nonce, now); ok {
+		return false, nil
+	}
+	n.spent.put(nonce, nil, expires, now)
+	return true, nil
 }
 
 // ConsumeNonceForAccount is ConsumeNonce, then the account and look's
 // resources read in one transaction: a consistent snapshot, and nothing to
 // save on round trips since both the nonces and the file are local.
-func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string, look storage.Lookup) (storage.Found, error) {
-	ok, err := s.ConsumeNonce(ctx, nonce, next, nextExpires)
+func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce string, expires time.Time, accountID string, look storage.Lookup) (storage.Found, error) {
+	ok, err := s.ConsumeNonce(ctx, nonce, expires)
 	if err != nil {
 		return storage.Found{}, err
 	}

@@ -36,54 +36,84 @@ func openWithClock(t *testing.T) (*Store, *fakeClock) {
 	return s, clock
 }
 
+// A spent nonce is recorded until its expiry and then forgotten; one
+// already expired is refused and not recorded.
 func TestNonceExpiry(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		ttl     time.Duration
-		advance time.Duration
-		want    bool
+		name      string
+		ttl       time.Duration
+		advance   time.Duration
+		wantFirst bool
+		wantAgain bool
 	}{
-		{"before expiry", time.Minute, 59 * time.Second, true},
-		{"at expiry", time.Minute, time.Minute, false},
-		{"after expiry", time.Minute, 2 * time.Minute, false},
-		{"expired when put", -time.Second, 0, false},
+		{"spent again before expiry", time.Minute, 59 * time.Second, true, false},
+		{"spent again at expiry", time.Minute, time.Minute, true, false},
+		{"expired when spent", -time.Second, 0, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, clock := openWithClock(t)
 			ctx := t.Context()
-			if err := s.PutNonce(ctx, "n", clock.Now().Add(tc.ttl)); err != nil {
-				t.Fatalf("PutNonce: %v", err)
+			expires := clock.Now().Add(tc.ttl)
+			ok, err := s.ConsumeNonce(ctx, "n", expires)
+			if err != nil || ok != tc.wantFirst {
+				t.Fatalf("first ConsumeNonce = %v, %v; want %v", ok, err, tc.wantFirst)
 			}
 			clock.Advance(tc.advance)
-			ok, err := s.ConsumeNonce(ctx, "n", "", time.Time{})
-			if err != nil || ok != tc.want {
-				t.Fatalf("ConsumeNonce = %v, %v; want %v", ok, err, tc.want)
+			// The authority never spends a nonce past its expiry; the
+			// store refuses it anyway.
+			ok, err = s.ConsumeNonce(ctx, "n", expires)
+			if err != nil || ok != tc.wantAgain {
+				t.Fatalf("second ConsumeNonce = %v, %v; want %v", ok, err, tc.wantAgain)
 			}
 		})
 	}
 }
 
-// Nonces that clients fetch and never use must not pile up.
+// Spent nonces and old keys must not pile up.
 func TestNoncePruning(t *testing.T) {
 	s, clock := openWithClock(t)
 	ctx := t.Context()
-	put := func(prefix string, n int) {
-		t.Helper()
-		for i := range n {
-			if err := s.PutNonce(ctx, fmt.Sprintf("%s-%d", prefix, i), clock.Now().Add(time.Minute)); err != nil {
-				t.Fatalf("PutNonce: %v", err)
+	for round := range 10 {
+		for i := range 5000 {
+			if _, err := s.ConsumeNonce(ctx, fmt.Sprintf("%d-%d", round, i), clock.Now().Add(time.Minute)); err != nil {
+				t.Fatalf("ConsumeNonce: %v", err)
 			}
 		}
-	}
-	for round := range 10 {
-		put(fmt.Sprint(round), 5000)
+		for e := range 200 {
+			if _, err := s.NonceKey(ctx, uint32(round*200+e), []byte("key"), clock.Now().Add(time.Minute)); err != nil {
+				t.Fatalf("NonceKey: %v", err)
+			}
+		}
 		clock.Advance(2 * time.Minute)
 	}
 	s.nonces.mu.Lock()
-	size := len(s.nonces.m)
+	spent, keys := len(s.nonces.spent.m), len(s.nonces.keys.m)
 	s.nonces.mu.Unlock()
-	// Live nonces never exceed 5000; a sweep leaves at most twice that.
-	if size > 2*5000 {
-		t.Fatalf("%d nonces kept, want at most %d", size, 2*5000)
+	// Live entries never exceed one round's; a sweep leaves at most twice
+	// that, or its floor.
+	if spent > 2*5000 {
+		t.Errorf("%d spent nonces kept, want at most %d", spent, 2*5000)
+	}
+	if keys > minPruneAt {
+		t.Errorf("%d nonce keys kept, want at most %d", keys, minPruneAt)
+	}
+}
+
+// The key of an epoch outlives its expiry by nothing: after it, a new
+// candidate is the key.
+func TestNonceKeyExpiry(t *testing.T) {
+	s, clock := openWithClock(t)
+	ctx := t.Context()
+	k1, err := s.NonceKey(ctx, 1, []byte("one"), clock.Now().Add(time.Hour))
+	if err != nil || string(k1) != "one" {
+		t.Fatalf("NonceKey = %q, %v", k1, err)
+	}
+	clock.Advance(time.Hour)
+	if _, err := s.NonceKey(ctx, 1, nil, time.Time{}); err == nil {
+		t.Fatal("expired key still read")
+	}
+	k2, err := s.NonceKey(ctx, 1, []byte("two"), clock.Now().Add(time.Hour))
+	if err != nil || string(k2) != "two" {
+		t.Fatalf("NonceKey after expiry = %q, %v", k2, err)
 	}
 }

@@ -42,7 +42,8 @@
 //	acmed:{a:ACCOUNT}:orders                      zset    order IDs by creation time (ms)  that of its longest-lived order; old entries trimmed on each add
 //	acmed:{a:ACCOUNT}:validauthz:TYPE:VALUE:W     string  authorization ID (W: 1 wildcard, 0 not)  that of the authorization
 //	acmed:cert:SERIAL                             string  certificate record    NotAfter+Retention
-//	acmed:nonce:NONCE                             string  ""                    until the nonce expires
+//	acmed:nonce:NONCEID                           string  ""                    a spent nonce, until it expires (+ clock skew)
+//	acmed:noncekey:EPOCH                          string  MAC key of the epoch's nonces  until its last nonce expires (+ skew)
 //	acmed:{jobs}                                  stream  job JSON, group "workers"  none; MAXLEN ~100000, finished jobs deleted
 //
 // TTLs are relative to Config.Now (PEXPIRE, not PEXPIREAT), so a store on a
@@ -66,7 +67,7 @@
 // Pinned by TestRoundTrips for scoped IDs:
 //
 //	1  Account, Order, Authorization, Authorizations (MGET), Certificate,
-//	   CreateOrder (one script), PutCertificate, PutNonce, ConsumeNonce,
+//	   CreateOrder (one script), PutCertificate, NonceKey, ConsumeNonce,
 //	   ConsumeNonceForAccount (nonce, account and the looked-up resource
 //	   in one pipeline), Finish, Ping, and every Update* that starts From
 //	   a copy the caller holds, whatever it queues, finishes or stores

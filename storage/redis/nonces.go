@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -10,42 +12,60 @@ import (
 	"github.com/acmed/acmed/storage"
 )
 
-// PutNonce keeps nonce until expires by the store's clock; Redis drops it
-// then. One already expired is not kept, and not an error.
-func (s *Store) PutNonce(ctx context.Context, nonce string, expires time.Time) error {
-	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		s.queueNonces(ctx, p, "", nonce, expires)
-		return nil
-	})
-	if err != nil {
-		return fail(ctx, "put nonce", err)
-	}
-	return nil
+// nonceKeyKey holds the MAC key of one nonce epoch. It lives beside the
+// spent nonces, without a hash tag: one small key per rotation.
+func nonceKeyKey(epoch uint32) string {
+	return prefix + "noncekey:" + strconv.FormatUint(uint64(epoch), 10)
 }
 
-// ConsumeNonce deletes the nonce: DEL is atomic, so of any number of
-// replicas racing for it exactly one sees it deleted. The next nonce is set
-// in the same pipeline.
-func (s *Store) ConsumeNonce(ctx context.Context, nonce, next string, nextExpires time.Time) (bool, error) {
-	var del *goredis.IntCmd
+// NonceKey reads the key of epoch, first storing candidate if there is
+// one and the epoch has no key: SET NX and a GET in one pipeline, so
+// every replica reads the key the first SET stored (nothing overwrites
+// it). SET NX GET would do it in one command, but only from Redis 7.0.
+func (s *Store) NonceKey(ctx context.Context, epoch uint32, candidate []byte, expires time.Time) ([]byte, error) {
+	k := nonceKeyKey(epoch)
+	var get *goredis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		del = s.queueNonces(ctx, p, nonce, next, nextExpires)
+		if candidate != nil {
+			p.SetNX(ctx, k, candidate, msDuration(s.ttlUntil(expires)))
+		}
+		get = p.Get(ctx, k)
+		return nil
+	})
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("nonce key of epoch %d: %w", epoch, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fail(ctx, "nonce key", err)
+	}
+	return get.Bytes()
+}
+
+// ConsumeNonce records the nonce as spent: SET NX is atomic, so of any
+// number of replicas racing for it exactly one sets it.
+func (s *Store) ConsumeNonce(ctx context.Context, nonce string, expires time.Time) (bool, error) {
+	if nonce == "" || !s.now().Before(expires) {
+		return false, nil
+	}
+	var spend *goredis.BoolCmd
+	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		spend = s.queueSpend(ctx, p, nonce, expires)
 		return nil
 	})
 	if err != nil {
 		return false, fail(ctx, "consume nonce", err)
 	}
-	return del != nil && del.Val() == 1, nil
+	return spent(spend), nil
 }
 
 // ConsumeNonceForAccount adds to ConsumeNonce's pipeline the GETs of the
 // account and of the resources look names.
-func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, nextExpires time.Time, accountID string, look storage.Lookup) (storage.Found, error) {
+func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce string, expires time.Time, accountID string, look storage.Lookup) (storage.Found, error) {
 	var found storage.Found
-	var del *goredis.IntCmd
+	var spend *goredis.BoolCmd
 	var acct, order, authz, cert *goredis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		del = s.queueNonces(ctx, p, nonce, next, nextExpires)
+		spend = s.queueSpend(ctx, p, nonce, expires)
 		acct = p.Get(ctx, accountKey(accountID))
 		order = lookupGet(ctx, p, look.OrderID, orderKey)
 		authz = lookupGet(ctx, p, look.AuthzID, authzKey)
@@ -70,7 +90,7 @@ func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce, next string, 
 	if found.Certificate, err = lookupDecode(ctx, cert, certs, look.Serial); err != nil {
 		return found, err
 	}
-	found.NonceOK = del != nil && del.Val() == 1
+	found.NonceOK = spent(spend)
 	return found, nil
 }
 
@@ -98,17 +118,16 @@ func lookupDecode[T any](ctx context.Context, cmd *goredis.StringCmd, r resource
 	return decode(r, id, raw)
 }
 
-// queueNonces adds to p the deletion of used, when set (the returned DEL
-// says whether it existed), and keeping next until nextExpires, when set
-// and not yet expired.
-func (s *Store) queueNonces(ctx context.Context, p goredis.Pipeliner, used, next string, nextExpires time.Time) *goredis.IntCmd {
-	var del *goredis.IntCmd
-	if used != "" {
-		del = p.Del(ctx, nonceKey(used))
+// queueSpend adds to p the recording of nonce as spent until expires,
+// unless there is no nonce or it has expired; the returned SET NX (nil
+// then) says whether this call spent it.
+func (s *Store) queueSpend(ctx context.Context, p goredis.Pipeliner, nonce string, expires time.Time) *goredis.BoolCmd {
+	ttl := expires.Sub(s.now())
+	if nonce == "" || ttl <= 0 {
+		return nil
 	}
-	if ttl := nextExpires.Sub(s.now()); next != "" && ttl > 0 {
-		// PX rounds down to whole ms; a TTL under 1ms would be refused.
-		p.Set(ctx, nonceKey(next), "", max(ttl, time.Millisecond))
-	}
-	return del
+	// PX rounds down to whole ms; a TTL under 1ms would be refused.
+	return p.SetNX(ctx, nonceKey(nonce), "", max(ttl, time.Millisecond))
 }
+
+func spent(cmd *goredis.BoolCmd) bool { return cmd != nil && cmd.Val() }

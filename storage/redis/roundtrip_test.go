@@ -154,13 +154,17 @@ func TestRoundTrips(t *testing.T) {
 			})
 			return err
 		}},
-		{"PutNonce", 1, func(i int) error { return s.PutNonce(ctx, fmt.Sprint(i), now.Add(time.Minute)) }},
+		{"NonceKey", 1, func(i int) error {
+			_, err := s.NonceKey(ctx, uint32(i), []byte("key"), now.Add(time.Hour))
+			return err
+		}},
+		{"NonceKey read", 1, func(i int) error { _, err := s.NonceKey(ctx, uint32(i), nil, time.Time{}); return err }},
 		{"ConsumeNonce", 1, func(i int) error {
-			_, err := s.ConsumeNonce(ctx, fmt.Sprint(i), fmt.Sprint("next", i), now.Add(time.Minute))
+			_, err := s.ConsumeNonce(ctx, fmt.Sprint(i), now.Add(time.Minute))
 			return err
 		}},
 		{"ConsumeNonceForAccount with lookup", 1, func(i int) error {
-			_, err := s.ConsumeNonceForAccount(ctx, fmt.Sprint(i), fmt.Sprint("next", i), now.Add(time.Minute), "acct1",
+			_, err := s.ConsumeNonceForAccount(ctx, fmt.Sprint(i), now.Add(time.Minute), "acct1",
 				storage.Lookup{OrderID: o.ID, AuthzID: az[0].ID, Serial: "1a"})
 			return err
 		}},

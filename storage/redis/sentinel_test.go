@@ -48,7 +48,7 @@ func TestSentinelFailover(t *testing.T) {
 	if got.ID != want.ID {
 		t.Fatalf("account after failover: %+v", got)
 	}
-	if err := s.PutNonce(ctx, "n", time.Now().Add(time.Minute)); err != nil {
-		t.Fatalf("PutNonce on the new master: %v", err)
+	if _, err := s.ConsumeNonce(ctx, "n", time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("ConsumeNonce on the new master: %v", err)
 	}
 }

@@ -41,8 +41,12 @@ func TestTTLs(t *testing.T) {
 		}
 	}
 	must("CreateAccount", s.CreateAccount(ctx, acct))
-	must("PutNonce", s.PutNonce(ctx, "n1", now.Add(5*time.Minute)))
-	must("PutNonce expired", s.PutNonce(ctx, "n0", now.Add(-time.Second)))
+	_, err := s.ConsumeNonce(ctx, "n1", now.Add(5*time.Minute))
+	must("ConsumeNonce", err)
+	_, err = s.ConsumeNonce(ctx, "n0", now.Add(-time.Second))
+	must("ConsumeNonce expired", err)
+	_, err = s.NonceKey(ctx, 1, []byte("key"), now.Add(3*time.Hour))
+	must("NonceKey", err)
 	must("CreateOrder", s.CreateOrder(ctx, order, []*acme.Authorization{authz}))
 
 	const none, absent = time.Duration(-1), time.Duration(-2)
@@ -62,13 +66,14 @@ func TestTTLs(t *testing.T) {
 		"acmed:acctkey:thumb1":                         none,
 		"acmed:nonce:n1":                               5 * time.Minute,
 		"acmed:nonce:n0":                               absent,
+		"acmed:noncekey:1":                             3 * time.Hour,
 		"acmed:{a:acct1}:order:acct1.o1":               7*day + orderTTL,
 		"acmed:{a:acct1}:authz:acct1.z1":               7*day + orderTTL,
 		"acmed:{a:acct1}:orders":                       7*day + retention,
 		"acmed:{a:acct1}:validauthz:dns:example.com:0": absent,
 	})
 
-	_, err := s.UpdateAuthorization(ctx, authz.ID, func(a *acme.Authorization) error {
+	_, err = s.UpdateAuthorization(ctx, authz.ID, func(a *acme.Authorization) error {
 		a.Status, a.Expires = acme.StatusValid, now.Add(30*day)
 		return nil
 	})

@@ -70,7 +70,11 @@ func TestRedisKilled(t *testing.T) {
 			return s.CreateOrder(ctx, &acme.Order{ID: storage.ScopedID("acct1", "o2"), AccountID: "acct1"}, nil)
 		}},
 		{"AccountOrders", func(ctx context.Context) error { _, _, err := s.AccountOrders(ctx, "acct1", "", 10); return err }},
-		{"ConsumeNonce", func(ctx context.Context) error { _, err := s.ConsumeNonce(ctx, "n", "", time.Time{}); return err }},
+		{"ConsumeNonce", func(ctx context.Context) error {
+			_, err := s.ConsumeNonce(ctx, "n", time.Now().Add(time.Minute))
+			return err
+		}},
+		{"NonceKey", func(ctx context.Context) error { _, err := s.NonceKey(ctx, 1, nil, time.Time{}); return err }},
 		{"Finish", func(ctx context.Context) error { return s.Finish(ctx, storage.Claim{ID: "1-1"}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
