@@ -49,19 +49,33 @@ func (c *commandCounter) reset() map[string]int {
 
 func (c *commandCounter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
-// ProcessHook counts every command but XAUTOCLAIM: that is Consume's scan
-// for abandoned jobs, paced by the clock and not by issuances.
+// ProcessHook counts every command but XAUTOCLAIM, Consume's scan for
+// abandoned jobs, and the nonce key's read: both are paced by the clock
+// (the key is read once per process and rotation), not by issuances.
 func (c *commandCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if name := strings.ToUpper(cmd.Name()); name != "XAUTOCLAIM" {
+		if name := strings.ToUpper(cmd.Name()); name != "XAUTOCLAIM" && !nonceKeyCmd(cmd) {
 			c.add(name)
 		}
 		return next(ctx, cmd)
 	}
 }
 
+// nonceKeyCmd reports whether cmd is on a nonce epoch's key.
+func nonceKeyCmd(cmd goredis.Cmder) bool {
+	args := cmd.Args()
+	key, ok := "", len(args) > 1
+	if ok {
+		key, ok = args[1].(string)
+	}
+	return ok && strings.HasPrefix(key, "acmed:noncekey:")
+}
+
 func (c *commandCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		if len(cmds) > 0 && nonceKeyCmd(cmds[0]) {
+			return next(ctx, cmds)
+		}
 		names := make([]string, len(cmds))
 		for i, cmd := range cmds {
 			names[i] = strings.ToUpper(cmd.Name())
@@ -78,7 +92,8 @@ func (c *commandCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) g
 // its nonce, account and resource in one pipeline; a challenge response
 // and a finalize each write the resource and queue their job in one
 // script, and the job, run by the same replica, records its result and
-// finishes itself in one more.
+// finishes itself in one more. Nonces write nothing but the spent one, in
+// the request's pipeline (SET NX); the nonce key is read once per rotation.
 //
 //	new-order  pipeline(nonce, account) + GET reuse index + create  3
 //	authz      pipeline(nonce, account, authz)                      1
