@@ -112,8 +112,8 @@ func (s *Server) indexLink(next http.Handler) http.Handler {
 
 // replayNonce gives every POST response, errors included, a fresh nonce
 // (§6.5): clients rely on it to send their next request. A request that
-// spent a nonce got its successor from the same store round trip; any other
-// response gets one issued as it is written.
+// spent a nonce got its successor with the verdict; any other response
+// gets one issued as it is written (no store write: nonces are stateless).
 func (s *Server) replayNonce(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(&nonceWriter{ResponseWriter: w, s: s, r: r}, r)

@@ -57,6 +57,9 @@ func benchAuthority(b *testing.B) (*authority.Authority, *acme.Account, *embedde
 	return a, acct, store
 }
 
+// BenchmarkNonce is one signed request's nonce work on the embedded store:
+// checking the nonce (form, times, MAC under the cached epoch key),
+// recording it spent, and issuing its successor.
 func BenchmarkNonce(b *testing.B) {
 	a, _, _ := benchAuthority(b)
 	ctx := context.Background()

@@ -58,8 +58,10 @@
 // certificate and intermediate, leaves 3.3 KB: account 0.3, key index
 // 0.1, order 0.3, authorization 0.5, valid-authorization entry 0.2, order
 // list 0.2, certificate 1.6 (its PEM chain as is); its jobs are deleted
-// when finished. used_memory grows by 3.6 KB per issuance over 500,
-// counting Redis's own per-key overhead. A renewal by an existing account
+// when finished. used_memory grows by 4.3 KB per issuance over 500,
+// counting Redis's own per-key overhead and, for the nonces' hour, the
+// record of each spent nonce (about 180 B each, one per signed request;
+// nonces handed out cost nothing). A renewal by an existing account
 // leaves about 2.6 KB.
 //
 // # Round trips
