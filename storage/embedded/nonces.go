@@ -25,51 +25,55 @@ const minPruneAt = 1024
 // file would make the spent nonces need it too. Clients answer the
 // badNonce after a restart by retrying with a fresh nonce (RFC 8555 §6.5).
 type nonces struct {
-	mu    sync.Mutex
-	spent expiring[string] // nonce → until when it is recorded spent
-	keys  expiring[uint32] // epoch → key
+	mu sync.Mutex
+	// spent holds one entry per signed request in the nonce lifetime, so
+	// its entries are kept small: the nonce and its expiry.
+	spent expiring[string, struct{}]
+	keys  expiring[uint32, []byte] // epoch → key
 }
 
 func newNonces() nonces {
-	return nonces{spent: newExpiring[string](), keys: newExpiring[uint32]()}
+	return nonces{spent: newExpiring[string, struct{}](), keys: newExpiring[uint32, []byte]()}
 }
 
 // expiring is a map whose entries go at their expiry.
-type expiring[K comparable] struct {
-	m map[K]expiringEntry
+type expiring[K comparable, V any] struct {
+	m map[K]expiringEntry[V]
 	// pruneAt is the size at which the next sweep of expired entries runs.
 	// It doubles the live count after each sweep, so sweeps cost O(1) per
 	// put amortised and no request pays for a scan of its own.
 	pruneAt int
 }
 
-type expiringEntry struct {
-	val     []byte
-	expires time.Time
+type expiringEntry[V any] struct {
+	val     V
+	expires int64 // Unix ns
 }
 
-func newExpiring[K comparable]() expiring[K] {
-	return expiring[K]{m: make(map[K]expiringEntry), pruneAt: minPruneAt}
+func newExpiring[K comparable, V any]() expiring[K, V] {
+	return expiring[K, V]{m: make(map[K]expiringEntry[V]), pruneAt: minPruneAt}
 }
 
-// get returns k's entry if it has not expired at now.
-func (e *expiring[K]) get(k K, now time.Time) ([]byte, bool) {
+// get returns k's value if it has not expired at now.
+func (e *expiring[K, V]) get(k K, now time.Time) (V, bool) {
 	v, ok := e.m[k]
-	if !ok || !now.Before(v.expires) {
-		return nil, false
+	if !ok || now.UnixNano() >= v.expires {
+		var zero V
+		return zero, false
 	}
 	return v.val, true
 }
 
 // put keeps k until expires, unless that has passed.
-func (e *expiring[K]) put(k K, val []byte, expires, now time.Time) {
+func (e *expiring[K, V]) put(k K, val V, expires, now time.Time) {
 	if !now.Before(expires) {
 		return
 	}
-	e.m[k] = expiringEntry{val: val, expires: expires}
+	e.m[k] = expiringEntry[V]{val: val, expires: expires.UnixNano()}
 	if len(e.m) >= e.pruneAt {
+		at := now.UnixNano()
 		for k, v := range e.m {
-			if !now.Before(v.expires) {
+			if at >= v.expires {
 				delete(e.m, k)
 			}
 		}
@@ -121,7 +125,7 @@ func (s *Store) ConsumeNonce(ctx context.Context, nonce string, expires time.Tim
 	if _, ok := n.spent.get(nonce, now); ok {
 		return false, nil
 	}
-	n.spent.put(nonce, nil, expires, now)
+	n.spent.put(nonce, struct{}{}, expires, now)
 	return true, nil
 }
 
