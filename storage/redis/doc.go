@@ -86,17 +86,22 @@
 // applyScript, checks that the key still holds the bytes that were read
 // and only then writes it, with the index entries, TTLs, job and
 // certificate that go with it; a lost race rereads and calls fn again, up
-// to 20 times, then fails with storage.ErrUnavailable. On a Cluster what lies
-// in other slots (the job stream, certificates, an account's key index,
-// unscoped IDs) is written in further steps, in an order that leaves
-// nothing a reader could trust half done, as each method's comment
-// explains.
+// to 20 times, then fails with storage.ErrUnavailable. On a Cluster what
+// lies in other slots (certificates, an account's key index, unscoped IDs) is
+// written in further steps, in an order that leaves nothing a reader could
+// trust half done, as each method's comment explains. The job stream is
+// the one thing written before the resource: a job is queued first, then
+// its resource moved to processing, so no resource is ever processing
+// without a job; a job whose resource is not processing finishes doing
+// nothing.
 //
 // Jobs are entries of a stream with the consumer group "workers"
 // (DESIGN.md decision 4). The script that moves a challenge or an order to
 // processing appends its job and reads it at once as this replica's
-// consumer, so the job is born pending with the replica that runs it; the
-// script that records the result acknowledges and deletes it. A job still
+// consumer (on a Cluster, a script of its own just before), so the job is
+// born pending with the replica that runs it; the script that records the
+// result acknowledges and deletes it. This, with reclaim, is the only
+// recovery path: nothing re-queues a job from a client's read. A job still
 // pending after Config.ReclaimAfter (its replica died, or overran) is
 // taken over with XAUTOCLAIM by whichever replica's Consume scans next.
 package redis
