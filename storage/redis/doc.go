@@ -43,7 +43,15 @@
 //	acmed:{a:ACCOUNT}:validauthz:TYPE:VALUE:W     string  authorization ID (W: 1 wildcard, 0 not)  that of the authorization
 //	acmed:cert:SERIAL                             string  certificate record    NotAfter+Retention
 //	acmed:nonce:NONCE                             string  ""                    until the nonce expires
-//	acmed:{jobs}                                  stream  job JSON, group "workers"  none; MAXLEN ~100000, finished jobs deleted
+//	acmed:{jobs:N}                                stream  job JSON, group "workers"  none; MAXLEN ~6250 each, finished jobs deleted
+//	acmed:{jobs}                                  stream  an earlier acmed's jobs, reclaimed, never added to  none
+//
+// N runs from 0 to 15: a job goes to the stream picked by an FNV-1a hash
+// of its order's or authorization's ID, so a Cluster spreads job traffic
+// over its shards; every replica's Consume reclaims from all sixteen, and
+// from the single stream acmed kept before, whose jobs an upgrade must
+// not strand. A claim ID is "N/ENTRYID" ("ENTRYID" alone for that old
+// stream), so Finish acknowledges in the right stream.
 //
 // TTLs are relative to Config.Now (PEXPIRE, not PEXPIREAT), so a store on a
 // test clock keeps keys as long as that clock says; a time already past
@@ -95,7 +103,7 @@
 // without a job; a job whose resource is not processing finishes doing
 // nothing.
 //
-// Jobs are entries of a stream with the consumer group "workers"
+// Jobs are entries of streams with the consumer group "workers"
 // (DESIGN.md decision 4). The script that moves a challenge or an order to
 // processing appends its job and reads it at once as this replica's
 // consumer (on a Cluster, a script of its own just before), so the job is

@@ -90,10 +90,19 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		}
 	}
 	var job []byte
+	stream := 0 // of the job, if any
 	if opts.Queue != nil {
 		var err error
 		if job, err = json.Marshal(opts.Queue); err != nil {
 			return nil, fmt.Errorf("redis: encode job: %w", err)
+		}
+		stream = jobStream(*opts.Queue)
+	}
+	var finishKey, finishEntry string
+	if opts.Finish != nil && opts.Finish.ID != "" {
+		var err error
+		if finishKey, finishEntry, err = claimEntry(opts.Finish.ID); err != nil {
+			return nil, err
 		}
 	}
 	// ahead is the claim of a job queued before the write; keepAhead says
@@ -148,15 +157,15 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		}
 		switch {
 		case job == nil:
-		case s.oneSlot(key, jobsKey):
-			p.enqueue(s.consumer, job)
+		case s.oneSlot(key, jobStreamKey(stream)):
+			p.enqueue(jobStreamKey(stream), s.consumer, job)
 		case ahead.ID == "":
-			if ahead, err = s.queueAhead(ctx, *opts.Queue, job); err != nil {
+			if ahead, err = s.queueAhead(ctx, *opts.Queue, stream, job); err != nil {
 				return nil, err
 			}
 		}
-		if opts.Finish != nil && opts.Finish.ID != "" {
-			p.ack(opts.Finish.ID)
+		if finishKey != "" {
+			p.ack(finishKey, finishEntry)
 		}
 		res, err := s.run(ctx, "update "+r.name, p)
 		switch {
@@ -165,11 +174,12 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 			return nil, err
 		case res.res == casWritten:
 			keepAhead = true
-			if ahead.ID != "" {
-				res.claimed = ahead.ID
-			}
 			if opts.Claimed != nil && opts.Queue != nil {
-				*opts.Claimed = storage.Claim{Job: *opts.Queue, ID: res.claimed}
+				claimed := ahead
+				if claimed.ID == "" {
+					claimed = storage.Claim{Job: *opts.Queue, ID: claimID(stream, res.claimed)}
+				}
+				*opts.Claimed = claimed
 			}
 			return cur, nil
 		case res.res == casGone:
@@ -187,14 +197,14 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 
 // queueAhead queues job (j encoded) in a script of its own, claimed by
 // this replica, for a write that follows in another slot.
-func (s *Store) queueAhead(ctx context.Context, j storage.Job, job []byte) (storage.Claim, error) {
+func (s *Store) queueAhead(ctx context.Context, j storage.Job, stream int, job []byte) (storage.Claim, error) {
 	var p plan
-	p.enqueue(s.consumer, job)
+	p.enqueue(jobStreamKey(stream), s.consumer, job)
 	res, err := s.apply(ctx, "queue job", p)
 	if err != nil {
 		return storage.Claim{}, err
 	}
-	return storage.Claim{Job: j, ID: res.claimed}, nil
+	return storage.Claim{Job: j, ID: claimID(stream, res.claimed)}, nil
 }
 
 // runCAS runs a compare-and-set script and reads its result.
