@@ -53,6 +53,8 @@
 // not strand. A claim ID is "N/ENTRYID" ("ENTRYID" alone for that old
 // stream), so Finish acknowledges in the right stream.
 //
+// The TTLs are storage.Retention's rule, the one the embedded store's
+// sweep follows too (Retention is its Finished, OrderTTL its Grace).
 // TTLs are relative to Config.Now (PEXPIRE, not PEXPIREAT), so a store on a
 // test clock keeps keys as long as that clock says; a time already past
 // still gets one minute, so a write can be read back.
