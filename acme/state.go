@@ -37,31 +37,6 @@ func StartChallenge(a *Authorization, challengeID string, now time.Time) (bool, 
 	return true, nil
 }
 
-// RequeueChallenge is for a job that may have been lost: a replica that
-// died between moving a resource to processing and queueing its job leaves
-// it processing with no worker. A read that finds a challenge processing
-// since before now-after claims it for requeueing (moving Queued to now, so
-// only one reader requeues) and returns its ID; "" when there is none.
-func RequeueChallenge(a *Authorization, now time.Time, after time.Duration) string {
-	for i := range a.Challenges {
-		ch := &a.Challenges[i]
-		if ch.Status == StatusProcessing && now.Sub(ch.Queued) >= after {
-			ch.Queued = now
-			return ch.ID
-		}
-	}
-	return ""
-}
-
-// RequeueOrder is RequeueChallenge for an order's issuance.
-func RequeueOrder(o *Order, now time.Time, after time.Duration) bool {
-	if o.Status != StatusProcessing || now.Sub(o.Queued) < after {
-		return false
-	}
-	o.Queued = now
-	return true
-}
-
 // FinishChallenge records a validation's result. A nil problem makes the
 // challenge and its authorization valid until validUntil; a problem makes
 // both invalid. The result of a stale job (challenge no longer processing)

@@ -203,31 +203,3 @@ func TestAccountAndRevocation(t *testing.T) {
 		t.Fatalf("second Revoke = %v", err)
 	}
 }
-
-func TestRequeue(t *testing.T) {
-	a := authz(StatusPending, t0.Add(time.Hour), StatusPending)
-	if _, err := StartChallenge(a, "c", t0); err != nil {
-		t.Fatal(err)
-	}
-	if id := RequeueChallenge(a, t0.Add(time.Minute), 2*time.Minute); id != "" {
-		t.Fatalf("fresh job requeued: %q", id)
-	}
-	if id := RequeueChallenge(a, t0.Add(3*time.Minute), 2*time.Minute); id != "c" || !a.Challenges[0].Queued.Equal(t0.Add(3*time.Minute)) {
-		t.Fatalf("stale job not requeued: %q %+v", id, a.Challenges[0])
-	}
-	if id := RequeueChallenge(a, t0.Add(3*time.Minute), 2*time.Minute); id != "" {
-		t.Fatal("a second reader requeued the same job")
-	}
-	o := &Order{Status: StatusPending, Expires: t0.Add(time.Hour)}
-	if err := BeginFinalize(o, []*Authorization{authz(StatusValid, t0.Add(time.Hour), StatusValid)}, nil, t0); err != nil {
-		t.Fatal(err)
-	}
-	if RequeueOrder(o, t0.Add(time.Minute), 2*time.Minute) || !RequeueOrder(o, t0.Add(2*time.Minute), 2*time.Minute) ||
-		RequeueOrder(o, t0.Add(2*time.Minute), 2*time.Minute) {
-		t.Fatalf("order requeue: %+v", o)
-	}
-	done := &Order{Status: StatusValid}
-	if RequeueOrder(done, t0.Add(time.Hour), time.Minute) {
-		t.Fatal("valid order requeued")
-	}
-}

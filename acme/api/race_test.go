@@ -2,10 +2,8 @@ package api_test
 
 import (
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/acmed/acmed/acme"
 )
@@ -96,32 +94,4 @@ func TestRevocationAuthority(t *testing.T) {
 	holder.register()
 	holder.authorize(holder.newOrder("rv.example"))
 	holder.must(200, e.url("/acme/revoke-cert"), map[string]any{"certificate": der, "reason": 4}, nil)
-}
-
-// TestLostJobIsRequeued: a replica that dies between moving a challenge to
-// processing and queueing its validation leaves no job; the client's next
-// read after RequeueAfter queues it again and the validation completes.
-func TestLostJobIsRequeued(t *testing.T) {
-	e := newEnv(t)
-	c := e.newClient()
-	c.register()
-	o := c.newOrder("lost.example")
-	var az authz
-	c.must(200, o.Authorizations[0], nil, &az)
-	ch := az.Challenges[0]
-	e.http01.Set(ch.Token, acme.KeyAuthorization(ch.Token, c.thumbprint()))
-	authzID := o.Authorizations[0][strings.LastIndex(o.Authorizations[0], "/")+1:]
-	// What the dead replica did: the transition, but no job.
-	if _, err := e.store.UpdateAuthorization(t.Context(), authzID, func(a *acme.Authorization) error {
-		_, err := acme.StartChallenge(a, a.Challenges[0].ID, e.clock.Now())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	c.must(200, o.Authorizations[0], nil, &az)
-	if az.Status != "pending" || az.Challenges[0].Status != "processing" {
-		t.Fatalf("before RequeueAfter: %+v", az)
-	}
-	e.clock.Add(2 * time.Minute)
-	c.waitAuthz(o.Authorizations[0], "valid")
 }

@@ -65,11 +65,6 @@ type Config struct {
 	TermsOfService string
 	// JobTimeout bounds one validation or issuance job; default 30s.
 	JobTimeout time.Duration
-	// RequeueAfter is how long a resource may stay processing before a
-	// client's read queues its job again; default JobTimeout + 30s. Keep it
-	// above the store's reclaim time plus JobTimeout, so that only lost
-	// jobs are requeued.
-	RequeueAfter time.Duration
 	// ValidationWait is how long a challenge response waits for its
 	// validation before answering "processing"; default 1s, negative: none.
 	ValidationWait time.Duration
@@ -108,7 +103,6 @@ func New(cfg Config) (*Authority, error) {
 	cfg.NonceRotation = max(cfg.NonceRotation, time.Millisecond) // epochs count milliseconds
 	setDefault(&cfg.JobTimeout, 30*time.Second)
 	setDefault(&cfg.FinalizeWait, 5*time.Second)
-	setDefault(&cfg.RequeueAfter, cfg.JobTimeout+30*time.Second)
 	if cfg.ValidationWait == 0 {
 		cfg.ValidationWait = time.Second
 	}

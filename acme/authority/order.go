@@ -159,7 +159,6 @@ func (a *Authority) ownOrder(ctx context.Context, c *Caller, id string) (*acme.O
 	if o.AccountID != c.Account.ID {
 		return nil, nil, acme.Unauthorized("order belongs to another account")
 	}
-	a.requeueOrder(ctx, o)
 	authzs, err := a.cfg.Store.Authorizations(ctx, o.AuthzIDs)
 	if err != nil {
 		// An authorization the order lists is gone (expired and swept
@@ -212,7 +211,6 @@ func (a *Authority) Authorization(ctx context.Context, c *Caller, id string) (*a
 	if az.AccountID != c.Account.ID {
 		return nil, acme.Unauthorized("authorization belongs to another account")
 	}
-	a.requeueAuthz(ctx, az, c.Account)
 	return a.authzView(az), nil
 }
 

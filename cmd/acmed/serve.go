@@ -99,9 +99,6 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		CertValidity:      c.CertValidity,
 		TermsOfService:    c.TermsOfService,
 		DisableAuthzReuse: !c.AuthzReuse,
-		// A job may wait ReclaimAfter for another replica, then run for up
-		// to JobTimeout (30s), before it counts as lost.
-		RequeueAfter: c.ReclaimAfter + 30*time.Second + 10*time.Second,
 	})
 	if err != nil {
 		return err

@@ -170,7 +170,8 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 
 // write stores enc, the encoding of cur that replaces raw, with what comes
 // with a write: the reindex, opts.Certificate and opts.Queue. It returns the
-// queued job's sequence, or 0.
+// queued job's sequence, or 0. All in the caller's transaction: a resource
+// moved to processing and its job are committed together or not at all.
 func write[T any](tx *bolt.Tx, r resource[T], key string, raw, enc []byte, cur *T, reindex func(tx *bolt.Tx, old, cur *T) error, opts storage.Options) (uint64, error) {
 	if reindex != nil {
 		old, err := decode(r, key, raw)

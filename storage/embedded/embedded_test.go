@@ -24,6 +24,31 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestBackendConformance: Expire is the sweep at the store's clock; Reopen
+// is the next run on the same file.
+func TestBackendConformance(t *testing.T) {
+	paths := map[storage.Store]string{}
+	storagetest.RunBackend(t, storagetest.Backend{
+		Open: func(t *testing.T, now func() time.Time, r storage.Retention) storage.Store {
+			path := filepath.Join(t.TempDir(), "acmed.db")
+			s := open(t, path, embedded.Config{Now: now, Retention: r.Finished, Grace: r.Grace, SweepEvery: -1})
+			paths[s] = path
+			return s
+		},
+		Expire: func(t *testing.T, s storage.Store, _, _ time.Time) {
+			if _, err := s.(*embedded.Store).Sweep(t.Context()); err != nil {
+				t.Fatalf("Sweep: %v", err)
+			}
+		},
+		Reopen: func(t *testing.T, s storage.Store) storage.Store {
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			return open(t, paths[s], embedded.Config{})
+		},
+	})
+}
+
 func open(t *testing.T, path string, cfg embedded.Config) *embedded.Store {
 	t.Helper()
 	s, err := embedded.Open(path, cfg)

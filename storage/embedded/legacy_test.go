@@ -129,10 +129,12 @@ func TestSweepLegacyJSON(t *testing.T) {
 		at                 time.Duration
 		order, authz, cert bool // still there
 	}{
+		// Pending order and authorization: Expires (1h) + Grace (1h);
+		// certificate: NotAfter (2h) + Retention (1h).
 		{2*time.Hour - time.Minute, true, true, true},
-		{2*time.Hour + time.Minute, false, true, true},
-		{3*time.Hour + time.Minute, false, true, false},
-		{2*time.Hour + authzSlack + time.Minute, false, false, false},
+		{2*time.Hour + time.Minute, false, false, true},
+		{3*time.Hour - time.Minute, false, false, true},
+		{3*time.Hour + time.Minute, false, false, false},
 	} {
 		clock.Advance(t0.Add(tc.at).Sub(clock.Now()))
 		if _, err := s.Sweep(ctx); err != nil {

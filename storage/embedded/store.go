@@ -54,21 +54,24 @@ type Config struct {
 	// OpenTimeout bounds the wait for the file lock; 0 means 2s. Without a
 	// bound, a second acmed on the same file would hang silently.
 	OpenTimeout time.Duration
-	// Retention is how long finished orders and certificates are kept
-	// after they expire; 0 means 720h. SweepEvery is how often Sweep runs
-	// in the background; 0 means hourly, negative never.
+	// Retention is how long valid orders and certificates are kept after
+	// they expire (storage.Retention.Finished); 0 means 720h. Grace is how
+	// long other orders and authorizations are (storage.Retention.Grace);
+	// 0 means 1h. SweepEvery is how often Sweep runs in the background; 0
+	// means hourly, negative never.
 	Retention  time.Duration
+	Grace      time.Duration
 	SweepEvery time.Duration
 }
 
 // Store is a storage.Store over one bbolt file. It is safe for concurrent
 // use by the goroutines of one process.
 type Store struct {
-	db        *bolt.DB
-	now       func() time.Time
-	workers   int
-	retention time.Duration
-	nonces    nonces
+	db      *bolt.DB
+	now     func() time.Time
+	workers int
+	keep    storage.Retention
+	nonces  nonces
 
 	// leftovers is the job bucket's sequence at Open: records up to it
 	// were left by an earlier run, later ones are claimed in this one.
@@ -93,9 +96,6 @@ func Open(path string, cfg Config) (*Store, error) {
 	}
 	if cfg.OpenTimeout <= 0 {
 		cfg.OpenTimeout = defaultOpenTimeout
-	}
-	if cfg.Retention <= 0 {
-		cfg.Retention = defaultRetention
 	}
 	if cfg.SweepEvery == 0 {
 		cfg.SweepEvery = defaultSweepEvery
@@ -130,7 +130,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		db:        db,
 		now:       cfg.Now,
 		workers:   cfg.Workers,
-		retention: cfg.Retention,
+		keep:      storage.Retention{Finished: cfg.Retention, Grace: cfg.Grace},
 		nonces:    newNonces(),
 		leftovers: leftovers,
 		closed:    make(chan struct{}),

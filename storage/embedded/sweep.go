@@ -11,57 +11,68 @@ import (
 	"github.com/acmed/acmed/storage/record"
 )
 
-const (
-	defaultRetention  = 720 * time.Hour
-	defaultSweepEvery = time.Hour
-	// authzSlack keeps an authorization a while past its own retention: a
-	// reused one may be listed by an order that expires up to an order
-	// lifetime after it.
-	authzSlack = 48 * time.Hour
-)
-
-// expiry returns when a record of type T, encoded in raw, may go: at(v)
-// after decoding it into v. A record that does not decode is kept, so a
-// sweep never deletes what it cannot judge.
-func expiry[T any](at func(*T) time.Time) func(raw []byte) (time.Time, bool) {
-	return func(raw []byte) (time.Time, bool) {
-		v := new(T)
-		if record.Unmarshal(raw, v) != nil {
-			return time.Time{}, false
-		}
-		return at(v), true
-	}
-}
+const defaultSweepEvery = time.Hour
 
 // Sweep deletes what has outlived its use, so the file does not grow
-// without bound (DESIGN.md decision 5): orders Retention after they
-// expire, authorizations a little later, certificates Retention after
-// their notAfter, and the index entries that pointed at them. Accounts
-// stay. It returns how many records it deleted.
+// without bound (DESIGN.md decision 5), by the rule storage.Retention
+// states for every backend: orders and certificates past their
+// XUntil time, authorizations past theirs that no order still kept lists,
+// and the index entries that pointed at what went. Accounts stay. A record
+// that does not decode is kept: a sweep never deletes what it cannot
+// judge. It returns how many records it deleted.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	cutoff := s.now().Add(-s.retention)
+	now := s.now()
+	gone := func(until time.Time) bool { return !now.Before(until) }
 	deleted := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range []struct {
-			bucket string
-			after  func([]byte) (time.Time, bool)
-		}{
-			{bucketOrders, expiry(func(o *acme.Order) time.Time { return o.Expires })},
-			{bucketAuthzs, expiry(func(a *acme.Authorization) time.Time { return a.Expires.Add(authzSlack) })},
-			{bucketCerts, expiry(func(c *acme.Certificate) time.Time { return c.NotAfter })},
-		} {
-			n, err := sweepBucket(tx.Bucket([]byte(b.bucket)), func(v []byte) bool {
-				after, ok := b.after(v)
-				return ok && after.Before(cutoff)
-			})
-			if err != nil {
+		// Authorizations past their own time, kept yet if a kept order
+		// lists one: first gather them, then the orders strike theirs.
+		doomedAuthzs := map[string]bool{}
+		err := tx.Bucket([]byte(bucketAuthzs)).ForEach(func(k, v []byte) error {
+			var a acme.Authorization
+			if v != nil && record.Unmarshal(v, &a) == nil && gone(s.keep.AuthorizationUntil(&a)) {
+				doomedAuthzs[string(k)] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		n, err := sweepBucket(tx.Bucket([]byte(bucketOrders)), func(v []byte) bool {
+			var o acme.Order
+			if record.Unmarshal(v, &o) != nil {
+				return false
+			}
+			if gone(s.keep.OrderUntil(&o)) {
+				return true
+			}
+			for _, id := range o.AuthzIDs {
+				delete(doomedAuthzs, id)
+			}
+			return false
+		})
+		if err != nil {
+			return err
+		}
+		deleted += n
+		authzs := tx.Bucket([]byte(bucketAuthzs))
+		for id := range doomedAuthzs {
+			if err := authzs.Delete([]byte(id)); err != nil {
 				return err
 			}
-			deleted += n
+			deleted++
 		}
+		n, err = sweepBucket(tx.Bucket([]byte(bucketCerts)), func(v []byte) bool {
+			var c acme.Certificate
+			return record.Unmarshal(v, &c) == nil && gone(s.keep.CertificateUntil(&c))
+		})
+		if err != nil {
+			return err
+		}
+		deleted += n
 		for _, idx := range []struct{ index, target string }{
 			{bucketAccountOrders, bucketOrders},
 			{bucketValidAuthzs, bucketAuthzs},

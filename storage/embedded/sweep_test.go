@@ -24,8 +24,10 @@ func (c *testClock) Set(t time.Time) {
 	c.now = t
 }
 
-// TestSweep: finished resources go Retention after they expire, with their
-// index entries; accounts stay.
+// TestSweep: a valid order and a certificate go Retention after they
+// expire, an authorization with the last order listing it, index entries
+// with what they point at; accounts stay. The conformance suite checks
+// every kind and status (storagetest.RunRetention).
 func TestSweep(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := &testClock{now: t0}
@@ -54,9 +56,12 @@ func TestSweep(t *testing.T) {
 		at                        time.Duration
 		order, authz, cert, index bool // still there
 	}{
+		// The authorization's own time (Expires + 1h grace) passes
+		// first, but the valid order listing it keeps it.
+		{2*time.Hour + time.Minute, true, true, true, true},
 		{time.Hour + retention - time.Minute, true, true, true, true},
-		{time.Hour + retention + time.Minute, false, true, true, true},
-		{time.Hour + retention + 49*time.Hour, false, false, true, false},
+		{time.Hour + retention + time.Minute, false, false, true, false},
+		{7*24*time.Hour + retention - time.Minute, false, false, true, false},
 		{7*24*time.Hour + retention + time.Minute, false, false, false, false},
 	}
 	for _, tt := range tests {

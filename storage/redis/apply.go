@@ -119,10 +119,10 @@ func (p *plan) extend(key string, ttl int64)        { p.add("ext", key, ttl) }
 func (p *plan) reindex(key, op, id string, ttl int64) {
 	p.add("idx", key, op, id, ttl)
 }
-func (p *plan) enqueue(consumer string, job []byte) {
-	p.add("enq", jobsKey, jobsGroup, consumer, job, maxJobs)
+func (p *plan) enqueue(stream, consumer string, job []byte) {
+	p.add("enq", stream, jobsGroup, consumer, job, maxJobs/jobStreams)
 }
-func (p *plan) ack(id string) { p.add("ack", jobsKey, jobsGroup, id) }
+func (p *plan) ack(stream, entry string) { p.add("ack", stream, jobsGroup, entry) }
 
 // keepTTL is the ttl argument of set that keeps the key's TTL.
 const keepTTL = -1

@@ -2,6 +2,9 @@ package redis_test
 
 import (
 	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/acmed/acmed/storage"
 	"github.com/acmed/acmed/storage/redis"
@@ -35,4 +38,58 @@ func conformance(t *testing.T, url string) {
 		t.Cleanup(func() { checkTTLs(t, c) })
 		return open(t, url, redis.Config{})
 	})
+}
+
+func TestBackendConformance(t *testing.T) {
+	backendConformance(t, redistest.Start(t).URL)
+}
+
+func TestClusterBackendConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	backendConformance(t, redistest.StartCluster(t).URL)
+}
+
+// backendConformance runs the suite's clocked and reopening parts.
+//
+// Redis expires keys by real time, from TTLs computed with the store's
+// clock when a key is written, so the suite's clock cannot make Redis
+// expire anything. Expire therefore stands in for the passage of time
+// only: it deletes each key whose remaining TTL, as Redis reports it, is
+// no more than the time the suite's clock moved since the writes. What
+// is checked is then exactly what the store set (its TTLs against the
+// policy); what is trusted is Redis deleting a key when its TTL runs out.
+func backendConformance(t *testing.T, url string) {
+	c := client(t, url)
+	storagetest.RunBackend(t, storagetest.Backend{
+		Open: func(t *testing.T, now func() time.Time, r storage.Retention) storage.Store {
+			flush(t, c)
+			t.Cleanup(func() { checkTTLs(t, c) })
+			return open(t, url, redis.Config{Now: now, Retention: r.Finished, OrderTTL: r.Grace})
+		},
+		Expire: func(t *testing.T, _ storage.Store, written, now time.Time) {
+			expireKeys(t, c, now.Sub(written))
+		},
+		Reopen: func(t *testing.T, _ storage.Store) storage.Store {
+			return open(t, url, redis.Config{ReclaimAfter: time.Millisecond})
+		},
+	})
+}
+
+// expireKeys deletes every key whose TTL has at most elapsed left.
+func expireKeys(t *testing.T, c goredis.UniversalClient, elapsed time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	for _, k := range keys(t, c) {
+		ttl, err := c.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("PTTL %s: %v", k, err)
+		}
+		if ttl >= 0 && ttl <= elapsed {
+			if err := c.Del(ctx, k).Err(); err != nil {
+				t.Fatalf("DEL %s: %v", k, err)
+			}
+		}
+	}
 }

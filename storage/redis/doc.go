@@ -44,8 +44,18 @@
 //	acmed:cert:SERIAL                             string  certificate record    NotAfter+Retention
 //	acmed:nonce:NONCEID                           string  ""                    a spent nonce, until it expires (+ clock skew)
 //	acmed:noncekey:EPOCH                          string  MAC key of the epoch's nonces  until its last nonce expires (+ skew)
-//	acmed:{jobs}                                  stream  job JSON, group "workers"  none; MAXLEN ~100000, finished jobs deleted
+//	acmed:{jobs:N}                                stream  job JSON, group "workers"  none; MAXLEN ~6250 each, finished jobs deleted
+//	acmed:{jobs}                                  stream  an earlier acmed's jobs, reclaimed, never added to  none
 //
+// N runs from 0 to 15: a job goes to the stream picked by an FNV-1a hash
+// of its order's or authorization's ID, so a Cluster spreads job traffic
+// over its shards; every replica's Consume reclaims from all sixteen, and
+// from the single stream acmed kept before, whose jobs an upgrade must
+// not strand. A claim ID is "N/ENTRYID" ("ENTRYID" alone for that old
+// stream), so Finish acknowledges in the right stream.
+//
+// The TTLs are storage.Retention's rule, the one the embedded store's
+// sweep follows too (Retention is its Finished, OrderTTL its Grace).
 // TTLs are relative to Config.Now (PEXPIRE, not PEXPIREAT), so a store on a
 // test clock keeps keys as long as that clock says; a time already past
 // still gets one minute, so a write can be read back.
@@ -89,17 +99,22 @@
 // applyScript, checks that the key still holds the bytes that were read
 // and only then writes it, with the index entries, TTLs, job and
 // certificate that go with it; a lost race rereads and calls fn again, up
-// to 20 times, then fails with storage.ErrUnavailable. On a Cluster what lies
-// in other slots (the job stream, certificates, an account's key index,
-// unscoped IDs) is written in further steps, in an order that leaves
-// nothing a reader could trust half done, as each method's comment
-// explains.
+// to 20 times, then fails with storage.ErrUnavailable. On a Cluster what
+// lies in other slots (certificates, an account's key index, unscoped IDs) is
+// written in further steps, in an order that leaves nothing a reader could
+// trust half done, as each method's comment explains. The job stream is
+// the one thing written before the resource: a job is queued first, then
+// its resource moved to processing, so no resource is ever processing
+// without a job; a job whose resource is not processing finishes doing
+// nothing.
 //
-// Jobs are entries of a stream with the consumer group "workers"
+// Jobs are entries of streams with the consumer group "workers"
 // (DESIGN.md decision 4). The script that moves a challenge or an order to
 // processing appends its job and reads it at once as this replica's
-// consumer, so the job is born pending with the replica that runs it; the
-// script that records the result acknowledges and deletes it. A job still
+// consumer (on a Cluster, a script of its own just before), so the job is
+// born pending with the replica that runs it; the script that records the
+// result acknowledges and deletes it. This, with reclaim, is the only
+// recovery path: nothing re-queues a job from a client's read. A job still
 // pending after Config.ReclaimAfter (its replica died, or overran) is
 // taken over with XAUTOCLAIM by whichever replica's Consume scans next.
 package redis

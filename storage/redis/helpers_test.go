@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -93,7 +94,23 @@ func keys(t testing.TB, c goredis.UniversalClient) []string {
 func persistent(key string) bool {
 	return strings.HasPrefix(key, "acmed:acctkey:") ||
 		(strings.HasPrefix(key, "acmed:{a:") && strings.HasSuffix(key, "}:account")) ||
-		key == "acmed:{jobs}"
+		key == "acmed:{jobs}" || strings.HasPrefix(key, "acmed:{jobs:")
+}
+
+// jobStreams is the number of job streams (the key table in doc.go).
+const jobStreams = 16
+
+func jobStreamKey(i int) string { return fmt.Sprintf("acmed:{jobs:%d}", i) }
+
+// jobsLeft counts the entries of every job stream, the legacy one too.
+func jobsLeft(t testing.TB, c goredis.UniversalClient) int64 {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	n := c.XLen(ctx, "acmed:{jobs}").Val()
+	for i := range jobStreams {
+		n += c.XLen(ctx, jobStreamKey(i)).Val()
+	}
+	return n
 }
 
 // checkTTLs fails t for every key that should expire but has no TTL.

@@ -13,9 +13,10 @@ import (
 )
 
 const (
-	// maxJobs caps the stream. Finished jobs are deleted, so only a backlog
-	// that size (replicas down for long) loses its oldest jobs; their
-	// clients see processing turn into expired orders and retry.
+	// maxJobs caps the streams together (each at maxJobs/jobStreams).
+	// Finished jobs are deleted, so only a backlog that size (replicas
+	// down for long) loses its oldest jobs; their clients see processing
+	// turn into expired orders and retry.
 	maxJobs    = 100_000
 	minBackoff = 50 * time.Millisecond
 	maxBackoff = time.Second
@@ -26,8 +27,12 @@ func (s *Store) Finish(ctx context.Context, c storage.Claim) error {
 	if c.ID == "" {
 		return nil
 	}
+	key, entry, err := claimEntry(c.ID)
+	if err != nil {
+		return err
+	}
 	var p plan
-	p.ack(c.ID)
+	p.ack(key, entry)
 	if _, err := s.apply(ctx, "finish job", p); err != nil {
 		return err
 	}
@@ -39,9 +44,15 @@ func (s *Store) Finish(ctx context.Context, c storage.Claim) error {
 // queues it (the replica that took the request runs it) and pending in the
 // group "workers" until the write that finishes it; one still pending that
 // long belongs to a replica that died or a handler that overran, and
-// XAUTOCLAIM moves it to this consumer. So the stream is scanned, not
-// read: no replica blocks on it, and an idle one costs Redis one scan per
+// XAUTOCLAIM moves it to this consumer. So the streams are scanned, not
+// read: no replica blocks on them, and an idle one costs Redis one
+// XAUTOCLAIM per stream (jobStreams of them, and the legacy one) per
 // ReclaimAfter/2. Up to Config.Workers handlers run at once.
+//
+// Jobs are spread over jobStreams streams, each under its own hash tag,
+// so that a Cluster spreads them over its shards; every Consume scans
+// them all, and the single stream an earlier acmed used as well, so jobs
+// it left are reclaimed after an upgrade.
 //
 // Several Consumes, on one Store or many, share the work. Redis failures
 // do not end Consume: it backs off (up to a second) and tries again until
@@ -49,10 +60,15 @@ func (s *Store) Finish(ctx context.Context, c storage.Claim) error {
 // returns early only if the Store is closed.
 func (s *Store) Consume(ctx context.Context, handle func(context.Context, storage.Claim)) error {
 	c := &consumer{
-		s:      s,
-		handle: handle,
-		slots:  make(chan struct{}, s.workers),
+		s:       s,
+		handle:  handle,
+		slots:   make(chan struct{}, s.workers),
+		streams: make([]streamScan, jobStreams+1),
 	}
+	for i := range jobStreams {
+		c.streams[i] = streamScan{key: jobStreamKey(i), index: i}
+	}
+	c.streams[jobStreams] = streamScan{key: legacyJobsKey, index: -1, legacy: true}
 	defer c.wg.Wait()
 	return c.run(ctx)
 }
@@ -64,10 +80,29 @@ type consumer struct {
 	wg     sync.WaitGroup
 	slots  chan struct{} // one token per running handler
 
+	streams []streamScan
+	cur     int // the stream the next fetch scans
+}
+
+// streamScan is where a consumer is in its scan of one stream.
+type streamScan struct {
+	key   string
+	index int // its claim IDs' prefix; -1 for the legacy stream
+	// legacy: the group is never created, as nothing is queued there; a
+	// stream or group that is missing holds no job.
+	legacy     bool
 	groupReady bool
 	// claimFrom is where the next XAUTOCLAIM resumes its scan of pending
 	// jobs.
 	claimFrom string
+}
+
+// claimID is the ID of a claim on entry of this stream.
+func (st *streamScan) claimID(entry string) string {
+	if st.legacy {
+		return entry
+	}
+	return claimID(st.index, entry)
 }
 
 func (c *consumer) run(ctx context.Context) error {
@@ -77,9 +112,9 @@ func (c *consumer) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		msgs, done, err := c.fetch(ctx, n)
+		st, msgs, done, err := c.fetch(ctx, n)
 		for _, m := range msgs {
-			c.dispatch(ctx, m)
+			c.dispatch(ctx, st, m)
 		}
 		c.release(n - len(msgs))
 		wait := time.Duration(0)
@@ -136,57 +171,66 @@ func (c *consumer) release(n int) {
 	}
 }
 
-// fetch claims at most n jobs pending longer than ReclaimAfter; done says
-// the scan of pending jobs reached the end.
-func (c *consumer) fetch(ctx context.Context, n int) (msgs []goredis.XMessage, done bool, err error) {
+// fetch claims at most n jobs pending longer than ReclaimAfter from the
+// stream it is scanning, and moves to the next stream when that scan ends
+// or fails, so one unreachable shard does not hold up the others. done
+// says it went round every stream.
+func (c *consumer) fetch(ctx context.Context, n int) (st *streamScan, msgs []goredis.XMessage, done bool, err error) {
+	st = &c.streams[c.cur]
+	next, err := c.scan(ctx, st, n, &msgs)
+	if err != nil || next == "0-0" {
+		st.claimFrom = ""
+		c.cur = (c.cur + 1) % len(c.streams)
+		return st, msgs, err == nil && c.cur == 0, err
+	}
+	st.claimFrom = next
+	return st, msgs, false, nil
+}
+
+// scan runs one XAUTOCLAIM on st and returns where the next resumes.
+func (c *consumer) scan(ctx context.Context, st *streamScan, n int, msgs *[]goredis.XMessage) (next string, err error) {
 	s := c.s
-	if !c.groupReady {
+	if !st.groupReady && !st.legacy {
 		// From 0: jobs queued before any group existed are kept.
-		err := s.rdb.XGroupCreateMkStream(ctx, jobsKey, jobsGroup, "0").Err()
+		err := s.rdb.XGroupCreateMkStream(ctx, st.key, jobsGroup, "0").Err()
 		if err != nil && !goredis.HasErrorPrefix(err, "BUSYGROUP") {
-			return nil, false, err
+			return "", err
 		}
-		c.groupReady = true
+		st.groupReady = true
 	}
-	msgs, next, err := s.rdb.XAutoClaim(ctx, &goredis.XAutoClaimArgs{
-		Stream: jobsKey, Group: jobsGroup, Consumer: s.consumer,
-		MinIdle: s.reclaimAfter, Start: c.startOf(), Count: int64(n),
+	start := st.claimFrom
+	if start == "" {
+		start = "0-0"
+	}
+	*msgs, next, err = s.rdb.XAutoClaim(ctx, &goredis.XAutoClaimArgs{
+		Stream: st.key, Group: jobsGroup, Consumer: s.consumer,
+		MinIdle: s.reclaimAfter, Start: start, Count: int64(n),
 	}).Result()
-	if err != nil {
-		return nil, false, c.noteGroupGone(err)
-	}
-	c.claimFrom = next
-	return msgs, next == "0-0", nil
-}
-
-func (c *consumer) startOf() string {
-	if c.claimFrom == "" {
-		return "0-0"
-	}
-	return c.claimFrom
-}
-
-// noteGroupGone makes the next fetch recreate the group if Redis lost it
-// (a flush, a failover to a replica that never saw it).
-func (c *consumer) noteGroupGone(err error) error {
 	if goredis.HasErrorPrefix(err, "NOGROUP") {
-		c.groupReady, c.claimFrom = false, ""
+		// Redis lost the group (a flush, a failover to a replica that
+		// never saw it): the next scan recreates it. The legacy stream
+		// without one has nothing left to reclaim.
+		st.groupReady = false
+		if st.legacy {
+			return "0-0", nil
+		}
 	}
-	return err
+	return next, err
 }
 
 // dispatch runs the handler for m in a slot acquire took. The handler
 // finishes the job; one that does not decode is finished here, as no retry
 // would make it decode.
-func (c *consumer) dispatch(ctx context.Context, m goredis.XMessage) {
+func (c *consumer) dispatch(ctx context.Context, st *streamScan, m goredis.XMessage) {
+	id := st.claimID(m.ID)
 	c.wg.Go(func() {
 		defer c.release(1)
 		j, ok := decodeJob(m)
 		if !ok {
-			_ = c.s.Finish(ctx, storage.Claim{ID: m.ID})
+			_ = c.s.Finish(ctx, storage.Claim{ID: id})
 			return
 		}
-		c.handle(ctx, storage.Claim{Job: j, ID: m.ID})
+		c.handle(ctx, storage.Claim{Job: j, ID: id})
 	})
 }
 

@@ -2,8 +2,11 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
@@ -53,7 +56,7 @@ func TestJobReclaimedFromDeadHolder(t *testing.T) {
 			receive(t, "c", gotC, job)
 			rc := client(t, srv.URL)
 			eventually(t, "job deleted once c finished it", func() bool {
-				return rc.XLen(t.Context(), "acmed:{jobs}").Val() == 0
+				return jobsLeft(t, rc) == 0
 			})
 		})
 	}
@@ -163,5 +166,104 @@ func TestConsumeRunsWorkersAtOnce(t *testing.T) {
 	}
 	close(release)
 	take(jobs - workers)
-	eventually(t, "all jobs deleted", func() bool { return c.XLen(t.Context(), "acmed:{jobs}").Val() == 0 })
+	eventually(t, "all jobs deleted", func() bool { return jobsLeft(t, c) == 0 })
+}
+
+// On a Cluster the jobs spread over several streams on several shards,
+// and one replica's Consume reclaims them from all of them.
+func TestJobsSpreadOverClusterShards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	const jobs = 48
+	cluster := redistest.StartCluster(t)
+	c := client(t, cluster.URL)
+	holder := open(t, cluster.URL, redis.Config{Consumer: "holder"})
+	s := open(t, cluster.URL, redis.Config{Consumer: "worker", ReclaimAfter: 200 * time.Millisecond})
+	want := map[storage.Job]bool{}
+	for i := range jobs {
+		want[queueJob(t, holder, fmt.Sprintf("o%d", i))] = true
+	}
+
+	ctx := t.Context()
+	streams, shards := 0, map[string]bool{}
+	for i := range jobStreams {
+		if c.XLen(ctx, jobStreamKey(i)).Val() == 0 {
+			continue
+		}
+		streams++
+		node, err := c.(*goredis.ClusterClient).MasterForKey(ctx, jobStreamKey(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shards[node.Options().Addr] = true
+	}
+	t.Logf("%d jobs in %d streams on %d shards", jobs, streams, len(shards))
+	if streams < 2 || len(shards) < 2 {
+		t.Fatalf("%d jobs landed in %d streams on %d shards; want several of each", jobs, streams, len(shards))
+	}
+
+	got := make(chan storage.Job, jobs)
+	runConsume(t, s, func(ctx context.Context, cl storage.Claim) {
+		if err := s.Finish(ctx, cl); err != nil {
+			t.Errorf("Finish %+v: %v", cl, err)
+		}
+		got <- cl.Job
+	})
+	for range jobs {
+		select {
+		case j := <-got:
+			if !want[j] {
+				t.Fatalf("job %+v handled twice, or never queued", j)
+			}
+			delete(want, j)
+		case <-time.After(waitTimeout):
+			t.Fatalf("%d jobs not handled within %v", len(want), waitTimeout)
+		}
+	}
+	eventually(t, "every stream empty", func() bool { return jobsLeft(t, c) == 0 })
+}
+
+// A job an earlier acmed left pending in its single stream, acmed:{jobs},
+// is reclaimed after an upgrade and finished there.
+func TestLegacyJobStreamReclaimed(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv.URL)
+	flush(t, c)
+	ctx := t.Context()
+	const legacy = "acmed:{jobs}"
+	job := storage.Job{OrderID: "acct1.old"}
+	// What an earlier acmed's script did: append, and read as its consumer.
+	if err := c.XGroupCreateMkStream(ctx, legacy, "workers", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.XAdd(ctx, &goredis.XAddArgs{Stream: legacy, Values: []any{"job", `{"OrderID":"acct1.old"}`}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "workers", Consumer: "old", Streams: []string{legacy, ">"}, Count: 1}).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, srv.URL, redis.Config{ReclaimAfter: 200 * time.Millisecond})
+	got := make(chan storage.Job, 1)
+	runConsume(t, s, func(ctx context.Context, cl storage.Claim) {
+		if err := s.Finish(ctx, cl); err != nil {
+			t.Errorf("Finish %+v: %v", cl, err)
+		}
+		got <- cl.Job
+	})
+	receive(t, "the upgraded replica", got, job)
+	eventually(t, "legacy job deleted", func() bool { return c.XLen(ctx, legacy).Val() == 0 })
+}
+
+// Finish refuses a claim ID this store never hands out, rather than ack an
+// entry of some other stream.
+func TestFinishRejectsForeignClaimID(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv.URL, redis.Config{})
+	for _, id := range []string{"16/1-0", "-1/1-0", "x/1-0", "3/"} {
+		if err := s.Finish(t.Context(), storage.Claim{ID: id}); err == nil {
+			t.Errorf("Finish of claim ID %q: no error", id)
+		}
+	}
 }

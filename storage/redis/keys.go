@@ -1,6 +1,9 @@
 package redis
 
 import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
 	"strings"
 
 	"github.com/acmed/acmed/acme"
@@ -13,10 +16,49 @@ import (
 // at once.
 const (
 	prefix    = "acmed:"
-	jobsKey   = prefix + "{jobs}"
 	jobsGroup = "workers"
 	jobField  = "job"
+	// jobStreams is how many job streams there are, each under its own
+	// hash tag, so a Cluster spreads the job traffic over its shards. It
+	// is a constant, not a setting: every replica must consume every
+	// stream any replica queues to.
+	jobStreams = 16
+	// legacyJobsKey is the one stream an earlier acmed kept. Consume
+	// still reclaims what it holds; nothing is queued to it any more.
+	legacyJobsKey = prefix + "{jobs}"
 )
+
+// jobStreamKey is the key of job stream i, 0 <= i < jobStreams.
+func jobStreamKey(i int) string { return prefix + "{jobs:" + strconv.Itoa(i) + "}" }
+
+// jobStream picks the stream of j by a hash of its resource's ID, whose
+// random part spreads jobs evenly.
+func jobStream(j storage.Job) int {
+	id := j.OrderID
+	if id == "" {
+		id = j.AuthzID
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return int(h.Sum32() % jobStreams)
+}
+
+// claimID makes the claim ID of entry in stream i: "i/ENTRY". A claim ID
+// without a slash is an entry of legacyJobsKey.
+func claimID(i int, entry string) string { return strconv.Itoa(i) + "/" + entry }
+
+// claimEntry returns the stream key and entry ID a claim ID names.
+func claimEntry(id string) (key, entry string, err error) {
+	i, entry, ok := strings.Cut(id, "/")
+	if !ok {
+		return legacyJobsKey, id, nil
+	}
+	n, err := strconv.Atoi(i)
+	if err != nil || n < 0 || n >= jobStreams || entry == "" {
+		return "", "", fmt.Errorf("redis: claim ID %q is not one this store hands out", id)
+	}
+	return jobStreamKey(n), entry, nil
+}
 
 func accountTag(accountID string) string { return "{a:" + accountID + "}" }
 

@@ -47,7 +47,7 @@ func TestMemoryPerIssuance(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		issue(t, s, i, chain)
 	}
-	eventually(t, "jobs handled", func() bool { return c.XLen(ctx, "acmed:{jobs}").Val() == 0 })
+	eventually(t, "jobs handled", func() bool { return jobsLeft(t, c) == 0 })
 
 	acct := accountID(1)
 	keys := []string{

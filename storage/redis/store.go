@@ -14,8 +14,6 @@ import (
 )
 
 const (
-	defaultRetention    = 720 * time.Hour
-	defaultOrderTTL     = time.Hour
 	defaultReclaimAfter = 30 * time.Second
 	defaultWorkers      = 4
 )
@@ -26,8 +24,8 @@ type Config struct {
 	// relative (PEXPIRE), so a store with a test clock still keeps what it
 	// writes for as long as that clock says.
 	Now func() time.Time
-	// Retention is how long finished orders and certificates are kept after
-	// they expire; 0 means 720h.
+	// Retention is how long valid orders and certificates are kept after
+	// they expire (storage.Retention.Finished); 0 means 720h.
 	Retention time.Duration
 	// Consumer names this replica in the job stream's consumer group; ""
 	// means hostname-pid-random. A name reused after a crash lets the
@@ -40,8 +38,8 @@ type Config struct {
 	Workers int
 	// Hook, if not nil, is added to the client (tests count round trips).
 	Hook goredis.Hook
-	// OrderTTL is how long pending orders and authorizations are kept
-	// after they expire; 0 means 1h.
+	// OrderTTL is how long other orders and authorizations are kept after
+	// they expire (storage.Retention.Grace); 0 means 1h.
 	OrderTTL time.Duration
 }
 
@@ -52,8 +50,7 @@ type Store struct {
 	cluster bool
 
 	now          func() time.Time
-	retention    time.Duration
-	orderTTL     time.Duration
+	keep         storage.Retention
 	consumer     string
 	reclaimAfter time.Duration
 	workers      int
@@ -70,12 +67,6 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Retention <= 0 {
-		cfg.Retention = defaultRetention
-	}
-	if cfg.OrderTTL <= 0 {
-		cfg.OrderTTL = defaultOrderTTL
 	}
 	if cfg.ReclaimAfter <= 0 {
 		cfg.ReclaimAfter = defaultReclaimAfter
@@ -96,8 +87,7 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 		rdb:          rdb,
 		cluster:      opts.IsClusterMode,
 		now:          cfg.Now,
-		retention:    cfg.Retention,
-		orderTTL:     cfg.OrderTTL,
+		keep:         storage.Retention{Finished: cfg.Retention, Grace: cfg.OrderTTL},
 		consumer:     cfg.Consumer,
 		reclaimAfter: cfg.ReclaimAfter,
 		workers:      cfg.Workers,

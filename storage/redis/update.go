@@ -69,6 +69,17 @@ func encode[T any](r resource[T], v *T) ([]byte, error) {
 // loop reads. Queue and Finishing ride in the write's script. A record an
 // earlier acmed stored as JSON stays so until an update changes it (a
 // copy held of one never matches, and costs a reread).
+//
+// A job and the write that moves its resource to processing are one
+// script where they share a slot: always on a single server or Sentinel.
+// On a Cluster the job stream lies in another slot, so the job is queued
+// first (queueAhead) and the write follows: a replica dying in between
+// leaves a job whose resource is not processing, which its handler
+// finishes doing nothing once it is reclaimed; never a resource
+// processing with no job (DESIGN.md decision 4). An update that then
+// writes nothing (fn refuses on a retry, the record is gone, races lost)
+// finishes that job itself; one whose write failed with an unknown
+// outcome leaves it to be reclaimed, as the write may have landed.
 func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn func(*T) error, opts storage.Options, write casPlan[T]) (*T, error) {
 	key := r.key(id)
 	var raw []byte
@@ -79,12 +90,30 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		}
 	}
 	var job []byte
+	stream := 0 // of the job, if any
 	if opts.Queue != nil {
 		var err error
 		if job, err = json.Marshal(opts.Queue); err != nil {
 			return nil, fmt.Errorf("redis: encode job: %w", err)
 		}
+		stream = jobStream(*opts.Queue)
 	}
+	var finishKey, finishEntry string
+	if opts.Finish != nil && opts.Finish.ID != "" {
+		var err error
+		if finishKey, finishEntry, err = claimEntry(opts.Finish.ID); err != nil {
+			return nil, err
+		}
+	}
+	// ahead is the claim of a job queued before the write; keepAhead says
+	// it must stay queued (the write stood, or may have).
+	var ahead storage.Claim
+	keepAhead := false
+	defer func() {
+		if ahead.ID != "" && !keepAhead {
+			_ = s.Finish(context.WithoutCancel(ctx), ahead) // else reclaimed, and does nothing
+		}
+	}()
 	for range maxTries {
 		if raw == nil {
 			var err error
@@ -126,19 +155,31 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		if err != nil {
 			return nil, err
 		}
-		if job != nil {
-			p.enqueue(s.consumer, job)
+		switch {
+		case job == nil:
+		case s.oneSlot(key, jobStreamKey(stream)):
+			p.enqueue(jobStreamKey(stream), s.consumer, job)
+		case ahead.ID == "":
+			if ahead, err = s.queueAhead(ctx, *opts.Queue, stream, job); err != nil {
+				return nil, err
+			}
 		}
-		if opts.Finish != nil && opts.Finish.ID != "" {
-			p.ack(opts.Finish.ID)
+		if finishKey != "" {
+			p.ack(finishKey, finishEntry)
 		}
 		res, err := s.run(ctx, "update "+r.name, p)
 		switch {
 		case err != nil:
+			keepAhead = true
 			return nil, err
 		case res.res == casWritten:
+			keepAhead = true
 			if opts.Claimed != nil && opts.Queue != nil {
-				*opts.Claimed = storage.Claim{Job: *opts.Queue, ID: res.claimed}
+				claimed := ahead
+				if claimed.ID == "" {
+					claimed = storage.Claim{Job: *opts.Queue, ID: claimID(stream, res.claimed)}
+				}
+				*opts.Claimed = claimed
 			}
 			return cur, nil
 		case res.res == casGone:
@@ -152,6 +193,18 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		}
 	}
 	return nil, fmt.Errorf("redis: update %s %q: %w: lost %d races in a row", r.name, id, storage.ErrUnavailable, maxTries)
+}
+
+// queueAhead queues job (j encoded) in a script of its own, claimed by
+// this replica, for a write that follows in another slot.
+func (s *Store) queueAhead(ctx context.Context, j storage.Job, stream int, job []byte) (storage.Claim, error) {
+	var p plan
+	p.enqueue(jobStreamKey(stream), s.consumer, job)
+	res, err := s.apply(ctx, "queue job", p)
+	if err != nil {
+		return storage.Claim{}, err
+	}
+	return storage.Claim{Job: j, ID: claimID(stream, res.claimed)}, nil
 }
 
 // runCAS runs a compare-and-set script and reads its result.
