@@ -211,6 +211,23 @@ func Apply(opts []Option) Options {
 	return o
 }
 
+// CAIdentity names the CA a store serves: the SHA-256 fingerprints of its
+// root and intermediate certificates (DER), in lower-case hex.
+type CAIdentity struct {
+	Root         string `json:"root"`
+	Intermediate string `json:"intermediate"`
+}
+
+// CAs records which CA a store serves, so replicas with another CA's files
+// cannot join it and issue chains its clients do not trust (DESIGN.md
+// decision 3).
+type CAs interface {
+	// ClaimCA records id as the store's CA if none is recorded yet, and
+	// returns the one recorded: id itself the first time, the first
+	// claimant's identity ever after. Both fields of id must be set.
+	ClaimCA(ctx context.Context, id CAIdentity) (CAIdentity, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	Accounts
@@ -219,6 +236,7 @@ type Store interface {
 	Certificates
 	Nonces
 	Jobs
+	CAs
 	// Ping reports whether the backend can serve requests now.
 	Ping(ctx context.Context) error
 	Close() error

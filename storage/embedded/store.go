@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -62,12 +63,18 @@ type Config struct {
 	Retention  time.Duration
 	Grace      time.Duration
 	SweepEvery time.Duration
+	// Logger receives what background work (the sweep, leftover jobs)
+	// meets and cannot report to a caller; nil discards it.
+	Logger *slog.Logger
 }
 
 // Store is a storage.Store over one bbolt file. It is safe for concurrent
 // use by the goroutines of one process.
 type Store struct {
 	db      *bolt.DB
+	path    string
+	existed bool // the file was there before Open (see ClaimCA)
+	log     *slog.Logger
 	now     func() time.Time
 	workers int
 	keep    storage.Retention
@@ -86,7 +93,10 @@ type Store struct {
 var _ storage.Store = (*Store)(nil)
 
 // Open opens the store at path, creating the file (0600) and its directory
-// (0700) if missing: the file holds account keys and certificates.
+// (0700) if missing: the file holds account keys and certificates. An
+// existing file is checked first, whole: one that is empty, truncated or
+// damaged is an error naming it (ErrDamaged for the last two), never a
+// crash or a silently empty store.
 func Open(path string, cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -103,12 +113,27 @@ func Open(path string, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.OpenTimeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("embedded store: open %s: %w", path, ErrLocked)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	existed, err := checkFile(path)
 	if err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, bolt.Options{Timeout: cfg.OpenTimeout})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("embedded store: open %s: %w", path, ErrLocked)
+	case errors.Is(err, errFault), errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum):
+		return nil, damaged(path, "%v", err)
+	case err != nil:
 		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
+	}
+	if existed {
+		if err := verify(db); err != nil {
+			_ = db.Close()
+			return nil, damaged(path, "%v", err)
+		}
 	}
 	// Writes go through db.Batch: concurrent requests share one fsync
 	// instead of queueing for one each. A short delay keeps a lone writer
@@ -128,6 +153,9 @@ func Open(path string, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		db:        db,
+		path:      path,
+		existed:   existed,
+		log:       cfg.Logger,
 		now:       cfg.Now,
 		workers:   cfg.Workers,
 		keep:      storage.Retention{Finished: cfg.Retention, Grace: cfg.Grace},

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Jobs", testJobs},
 		{"Options", testOptions},
 		{"CompareAndSet", testCompareAndSet},
+		{"CA", testCA},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })
 	}
