@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -135,6 +136,8 @@ func checkFile(path string) (existed bool, err error) {
 		}
 	}
 	switch {
+	case ok0 && uint64(size) < 2*m0.pageSize:
+		return true, damaged(path, "truncated: %d bytes, less than its two meta pages", size)
 	case !ok0 && !ok1:
 		return true, damaged(path, "not a bbolt file, or both meta pages are damaged")
 	case !ok0:
@@ -228,4 +231,28 @@ func touch(b *bolt.Bucket) error {
 	})
 	runtime.KeepAlive(sink) // the reads must happen
 	return err
+}
+
+// sweepGuarded runs Sweep unless the file has become unreadable since Open
+// (truncated or overwritten under the running process). It reads every
+// page in a read transaction first: a fault inside a write transaction
+// would leave bbolt's writer lock held, as its rollback reads the file
+// again, and every later write would wait forever. A fault is logged and
+// fails Ping, so /readyz takes the replica out of service; the process
+// goes on answering what it can.
+func (s *Store) sweepGuarded() {
+	err := protect(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return touch(b) })
+		})
+	})
+	if err != nil {
+		err = damaged(s.path, "%v", err)
+		s.failed.CompareAndSwap(nil, &err)
+		s.log.Error("embedded store: sweep failed", "file", s.path, "err", err)
+		return
+	}
+	if err := protect(func() error { _, err := s.Sweep(context.Background()); return err }); err != nil {
+		s.log.Error("embedded store: sweep failed", "file", s.path, "err", err)
+	}
 }

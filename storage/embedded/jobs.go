@@ -102,8 +102,14 @@ func (s *Store) dispatch(ctx context.Context, wg *sync.WaitGroup, handle func(co
 		if ctx.Err() != nil {
 			return nil
 		}
-		seq, claim, ok, err := s.nextLeftover(after)
+		var (
+			seq   uint64
+			claim storage.Claim
+			ok    bool
+		)
+		err := protect(func() (err error) { seq, claim, ok, err = s.nextLeftover(after); return err })
 		if err != nil {
+			s.log.Error("embedded store: reading leftover jobs failed", "file", s.path, "err", err)
 			return err
 		}
 		if !ok {
@@ -112,7 +118,11 @@ func (s *Store) dispatch(ctx context.Context, wg *sync.WaitGroup, handle func(co
 		after = seq
 		wg.Go(func() {
 			defer func() { <-slots }()
-			handle(ctx, claim)
+			// A job that meets a damaged page is logged and left in the
+			// file; the process, and its other work, carry on.
+			if err := protect(func() error { handle(ctx, claim); return nil }); err != nil {
+				s.log.Error("embedded store: job failed", "file", s.path, "job", claim.Job, "err", err)
+			}
 		})
 	}
 	select {

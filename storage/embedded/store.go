@@ -88,6 +88,9 @@ type Store struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+
+	// failed is the damage background work met in the file, if any.
+	failed atomic.Pointer[error]
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -191,8 +194,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	case <-s.closed:
 		return errClosed
 	default:
-		return nil
 	}
+	if err := s.failed.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // Close closes the file and stops a running Consume. Later calls return
@@ -200,6 +206,12 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		if err := s.failed.Load(); err != nil {
+			// A fault may have left bbolt's writer lock held, and Close
+			// would wait for it forever; the process is about to end.
+			s.closeErr = *err
+			return
+		}
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr

@@ -121,7 +121,7 @@ func (s *Store) sweepLoop(every time.Duration) {
 		case <-s.closed:
 			return
 		case <-t.C:
-			_, _ = s.Sweep(context.Background())
+			s.sweepGuarded()
 		}
 	}
 }
