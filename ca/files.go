@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 const (
@@ -104,7 +105,37 @@ func readCert(path string) (*x509.Certificate, []byte, error) {
 	return cert, encodeCert(block.Bytes), nil
 }
 
+// checkKeyMode refuses a private key others may read. Mode bits are looked
+// at, not whether reading fails: root reads anything. Windows has no such
+// bits.
+func checkKeyMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // reading it reports why
+	}
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
+		return fmt.Errorf("ca: private key %s is open to group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	return nil
+}
+
+// checkDirMode refuses a CA directory others may write to: they could
+// swap the certificates or the key acmed loads.
+func checkDirMode(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("ca: %w", err)
+	}
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o022 != 0 {
+		return fmt.Errorf("ca: directory %s is writable by group or others (mode %04o): run chmod go-w %s", dir, perm, dir)
+	}
+	return nil
+}
+
 func readKey(path string) (crypto.Signer, error) {
+	if err := checkKeyMode(path); err != nil {
+		return nil, err
+	}
 	b, err := readFile(path)
 	if err != nil {
 		return nil, err

@@ -60,6 +60,9 @@ func Init(dir string, cfg Config) error {
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return fmt.Errorf("ca: init %s: %w", dir, err)
 	}
+	if err := checkDirMode(dir); err != nil {
+		return err
+	}
 	var written []string
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)
@@ -133,6 +136,11 @@ func newCAFiles(cfg Config) ([]caFile, error) {
 	}, nil
 }
 
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
 // Exists reports whether dir already holds a CA (root.pem present).
 func Exists(dir string) bool {
 	_, err := os.Lstat(filepath.Join(dir, RootCertFile))
@@ -142,12 +150,23 @@ func Exists(dir string) bool {
 // Load reads the CA from dir and checks that the intermediate chains to the
 // root, is a CA that may sign certificates, has not expired, and matches its
 // key. root.key is not read: signing needs only the intermediate key, so the
-// root key may be moved offline after Init.
+// root key may be moved offline after Init. Load refuses a directory others
+// may write to and a private key others may read, naming the fix.
 func Load(dir string, cfg Config) (*Local, error) {
 	rootPath := filepath.Join(dir, RootCertFile)
 	intPath := filepath.Join(dir, IntermediateCertFile)
 	keyPath := filepath.Join(dir, IntermediateKeyFile)
 
+	if err := checkDirMode(dir); err != nil {
+		return nil, err
+	}
+	// The root key is not needed (it may be offline), but one left here
+	// must be as private as the intermediate's.
+	if rootKey := filepath.Join(dir, RootKeyFile); fileExists(rootKey) {
+		if err := checkKeyMode(rootKey); err != nil {
+			return nil, err
+		}
+	}
 	root, rootPEM, err := readCert(rootPath)
 	if err != nil {
 		return nil, err

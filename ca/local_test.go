@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -355,3 +356,75 @@ func (zeroReader) Read(p []byte) (int, error) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("entropy unavailable") }
+
+// TestLoadRefusesOpenModes: keys others may read and a directory others
+// may write are refused with the chmod that fixes them. Mode bits are
+// checked, not access: tests (and CI) may run as root, who reads anything.
+func TestLoadRefusesOpenModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no POSIX mode bits")
+	}
+	for _, tc := range []struct {
+		name string
+		file string // "" for the directory
+		mode os.FileMode
+		want string // with the path appended
+	}{
+		{"intermediate key world-readable", ca.IntermediateKeyFile, 0o644, "chmod 600 "},
+		{"intermediate key group-readable", ca.IntermediateKeyFile, 0o640, "chmod 600 "},
+		{"intermediate key others-writable", ca.IntermediateKeyFile, 0o602, "chmod 600 "},
+		{"root key world-readable", ca.RootKeyFile, 0o604, "chmod 600 "},
+		{"directory world-writable", "", 0o777, "chmod go-w "},
+		{"directory group-writable", "", 0o770, "chmod go-w "},
+		{"directory sticky and world-writable", "", 0o1777, "chmod go-w "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, dir := newCA(t, ca.Config{})
+			path := filepath.Join(dir, tc.file)
+			if tc.file == "" {
+				path = dir
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+			_, err := ca.Load(dir, ca.Config{})
+			if err == nil || !strings.Contains(err.Error(), tc.want+path) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Load: %v; want one line with %q", err, tc.want+path)
+			}
+		})
+	}
+	t.Run("modes that are fine", func(t *testing.T) {
+		_, dir := newCA(t, ca.Config{})
+		for path, mode := range map[string]os.FileMode{
+			dir: 0o755, filepath.Join(dir, ca.IntermediateKeyFile): 0o400, filepath.Join(dir, ca.RootKeyFile): 0o600,
+		} {
+			if err := os.Chmod(path, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := ca.Load(dir, ca.Config{}); err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+	})
+}
+
+func TestInitRefusesWritableDir(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no POSIX mode bits")
+	}
+	dir := filepath.Join(t.TempDir(), "ca")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	err := ca.Init(dir, ca.Config{})
+	if err == nil || !strings.Contains(err.Error(), "chmod go-w "+dir) {
+		t.Fatalf("Init: %v; want the chmod that fixes %s", err, dir)
+	}
+	if ca.Exists(dir) {
+		t.Fatal("Init wrote a CA into a world-writable directory")
+	}
+}
