@@ -208,3 +208,7 @@ func (l *Local) RootPEM() []byte { return bytes.Clone(l.rootPEM) }
 
 // Root returns the parsed root. It is shared; callers must not modify it.
 func (l *Local) Root() *x509.Certificate { return l.root }
+
+// Intermediate returns the parsed issuing intermediate. It is shared;
+// callers must not modify it.
+func (l *Local) Intermediate() *x509.Certificate { return l.intermediate }

@@ -48,25 +48,18 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	// go-redis logs connection trouble through a process-wide logger; route
 	// it into ours, where an outage is already reported once per request.
 	goredis.SetLogger(redisLogger{log})
-	if !ca.Exists(c.Data) {
-		// Another replica may create the same CA at the same moment: its
-		// ErrExists is success here.
-		switch err := ca.Init(c.Data, ca.Config{}); {
-		case err == nil:
-			log.Info("created CA", "dir", c.Data)
-		case !errors.Is(err, ca.ErrExists):
-			return err
-		}
-	}
-	authorityCA, err := ca.Load(c.Data, ca.Config{})
+	authorityCA, err := loadCA(c, log)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, c)
+	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if err := claimCA(ctx, c, store, authorityCA); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -175,11 +168,8 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 
 // openStore opens the store --store names: a redis URL, or else the
 // embedded store's file.
-func openStore(ctx context.Context, c config) (storage.Store, error) {
+func openStore(ctx context.Context, c config, log *slog.Logger) (storage.Store, error) {
 	path := c.Store
-	if path == "" {
-		path = filepath.Join(c.Data, "acmed.db")
-	}
 	if isRedisURL(path) {
 		if _, err := redis.ParseURL(path); err != nil {
 			return nil, fmt.Errorf("--store: %w", err)
@@ -192,10 +182,10 @@ func openStore(ctx context.Context, c config) (storage.Store, error) {
 		}
 		return s, nil
 	}
-	path = strings.TrimPrefix(path, "file:")
-	s, err := embedded.Open(path, embedded.Config{Retention: c.Retention})
+	// embedded.Open's errors name the file.
+	s, err := embedded.Open(embeddedPath(c), embedded.Config{Retention: c.Retention, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("--store %s: %w", path, err)
+		return nil, err
 	}
 	return s, nil
 }
