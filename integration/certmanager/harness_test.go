@@ -103,7 +103,12 @@ func newEnv(t *testing.T) *env {
 	r := redistest.Start(t)
 	e := &env{}
 	e.dns, e.http01 = startResponders(t)
-	e.acmed = startAcmed(t, filepath.Join(t.TempDir(), "data"),
+	// serve never creates a CA for a Redis store.
+	data := filepath.Join(t.TempDir(), "data")
+	if out, err := exec.Command(acmedBinary, "init", "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("acmed init: %v: %s", err, out)
+	}
+	e.acmed = startAcmed(t, data,
 		"--listen", "127.0.0.1:0",
 		"--store", r.URL,
 		"--resolver", e.dns.Addr,

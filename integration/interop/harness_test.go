@@ -160,6 +160,11 @@ func newEnv(t *testing.T, acmedArgs ...string) *env {
 	e.mgmt = api.URL
 
 	e.httpPort, e.alpnPort = freePort(t), freePort(t)
+	// serve never creates a CA for a Redis store.
+	data := filepath.Join(t.TempDir(), "acmed-data")
+	if out, err := exec.Command(acmedBinary, "init", "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("acmed init: %v: %s", err, out)
+	}
 	args := append([]string{
 		"serve",
 		"--store", rds.URL,
@@ -167,7 +172,7 @@ func newEnv(t *testing.T, acmedArgs ...string) *env {
 		"--http01-port", fmt.Sprint(e.httpPort),
 		"--tlsalpn01-port", fmt.Sprint(e.alpnPort),
 		"--listen", "127.0.0.1:0",
-		"--data", filepath.Join(t.TempDir(), "acmed-data"),
+		"--data", data,
 		"--log-level", "debug",
 	}, acmedArgs...)
 	e.acmed = e.startAcmed(args)
