@@ -1,6 +1,6 @@
 // Command acmed is an RFC 8555 ACME server for an organisation's own CA.
 //
-//	acmed [serve] [flags]   serve ACME over HTTPS (creates the CA on first run)
+//	acmed [serve] [flags]   serve ACME over HTTPS (creates the CA on first run, embedded store only)
 //	acmed init --data DIR   create the CA and exit
 package main
 
