@@ -31,7 +31,15 @@ func damaged(path, format string, args ...any) error {
 		path, ErrDamaged, oneLine(fmt.Sprintf(format, args...)))
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine folds a detail into one line of bounded length: bbolt's check
+// may quote whole keys in hex.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
 
 // protect runs fn and turns a panic inside it into an error. bbolt reads
 // the file through mmap, so a page past a truncated end faults (SIGBUS)
