@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -100,4 +101,30 @@ func cli(t *testing.T, s *Server, args ...string) string {
 		t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// With two replicas, SENTINEL FAILOVER promotes one of them and leaves the
+// old master running as a replica.
+func TestSentinelManualFailover(t *testing.T) {
+	t.Parallel()
+	s := StartSentinel(t, WithReplicas(2))
+	if len(s.Replicas) != 2 || s.Replica != s.Replicas[0] {
+		t.Fatalf("%d replicas, Replica %v", len(s.Replicas), s.Replica)
+	}
+	old := s.MasterAddr(t)
+	s.Failover(t)
+	got := s.WaitFailover(t, old)
+	if got != s.Replicas[0].Addr && got != s.Replicas[1].Addr {
+		t.Fatalf("WaitFailover = %s, want one of the replicas", got)
+	}
+	waitFor(t, sentinelTimeout, s.servers(), func() error {
+		v, err := do(old, "ROLE")
+		if err != nil {
+			return err
+		}
+		if role, _ := v.([]any); len(role) == 0 || role[0] != "slave" {
+			return fmt.Errorf("old master %s has role %v, want slave", old, v)
+		}
+		return nil
+	})
 }

@@ -19,20 +19,36 @@ const (
 	sentinelTimeout = 30 * time.Second
 )
 
-// Sentinel is a master with one replica, watched by three sentinels.
+// Sentinel is a master with replicas, watched by three sentinels.
 type Sentinel struct {
-	Master, Replica *Server
+	Master, Replica *Server   // Replica is Replicas[0]
+	Replicas        []*Server // as the test started them; a failover changes roles
 	Sentinels       []*Server
 	MasterName      string // "mymaster"
 	SentinelAddrs   []string
 	URL             string // redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/mymaster
 }
 
-// StartSentinel starts a master, a replica of it and three sentinels with a
-// quorum of two, and waits until every sentinel knows the master, the
-// replica and both other sentinels, and the replica is in sync.
-func StartSentinel(t testing.TB) *Sentinel {
+// SentinelOption changes what StartSentinel runs.
+type SentinelOption func(*sentinelOptions)
+
+type sentinelOptions struct{ replicas int }
+
+// WithReplicas starts n replicas (at least 1) instead of one.
+func WithReplicas(n int) SentinelOption {
+	return func(o *sentinelOptions) { o.replicas = max(n, 1) }
+}
+
+// StartSentinel starts a master, one replica of it (or as many as
+// WithReplicas says) and three sentinels with a quorum of two, and waits
+// until every sentinel knows the master, every replica and both other
+// sentinels, and every replica is in sync.
+func StartSentinel(t testing.TB, opts ...SentinelOption) *Sentinel {
 	t.Helper()
+	o := sentinelOptions{replicas: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	bin := need(t, "redis-server", "StartSentinel")
 	data := func(dir string) []string {
 		return append(baseArgs(dir, "redis.log"), "--save", "", "--appendonly", "no",
@@ -43,16 +59,17 @@ func StartSentinel(t testing.TB) *Sentinel {
 	dir := t.TempDir()
 	master := launch(t, bin, dir, nil, data(dir), false)
 	host, port, _ := net.SplitHostPort(master.Addr)
-	dir = t.TempDir()
-	replica := launch(t, bin, dir, nil, append(data(dir), "--replicaof", host, port), false)
+	s := &Sentinel{Master: master, MasterName: masterName}
+	for range o.replicas {
+		dir := t.TempDir()
+		s.Replicas = append(s.Replicas, launch(t, bin, dir, nil, append(data(dir), "--replicaof", host, port), false))
+	}
+	s.Replica = s.Replicas[0]
 	// Before the sentinels start: a sentinel learns of replicas from the
 	// master's INFO, which it asks for on connecting and then only every
 	// 10s, so a replica that is not yet attached would cost that much.
-	waitFor(t, sentinelTimeout, []*Server{master, replica}, func() error {
-		return linkUp(replica)
-	})
+	waitFor(t, sentinelTimeout, append([]*Server{master}, s.Replicas...), s.linksUp)
 
-	s := &Sentinel{Master: master, Replica: replica, MasterName: masterName}
 	for range 3 {
 		dir := t.TempDir()
 		conf := filepath.Join(dir, "sentinel.conf")
@@ -73,16 +90,29 @@ func StartSentinel(t testing.TB) *Sentinel {
 	}
 	s.URL = "redis+sentinel://" + strings.Join(s.SentinelAddrs, ",") + "/" + masterName
 
-	all := append([]*Server{master, replica}, s.Sentinels...)
-	waitFor(t, sentinelTimeout, all, func() error {
+	waitFor(t, sentinelTimeout, s.servers(), func() error {
 		for _, sn := range s.Sentinels {
 			if err := s.sees(sn); err != nil {
 				return fmt.Errorf("sentinel %s: %w", sn.Addr, err)
 			}
 		}
-		return linkUp(replica)
+		return s.linksUp()
 	})
 	return s
+}
+
+// servers is every process of the group, for logs.
+func (s *Sentinel) servers() []*Server {
+	return append(append([]*Server{s.Master}, s.Replicas...), s.Sentinels...)
+}
+
+func (s *Sentinel) linksUp() error {
+	for _, r := range s.Replicas {
+		if err := linkUp(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sees checks that sentinel sn has the whole group in view.
@@ -99,12 +129,18 @@ func (s *Sentinel) sees(sn *Server) error {
 		return err
 	}
 	replicas, _ := v.([]any)
-	if len(replicas) != 1 {
-		return fmt.Errorf("sees %d replicas, want 1", len(replicas))
+	if len(replicas) != len(s.Replicas) {
+		return fmt.Errorf("sees %d replicas, want %d", len(replicas), len(s.Replicas))
 	}
-	r := pairs(replicas[0])
-	if got := net.JoinHostPort(r["ip"], r["port"]); got != s.Replica.Addr || r["flags"] != "slave" {
-		return fmt.Errorf("replica is %s with flags %q, want %s with flags \"slave\"", got, r["flags"], s.Replica.Addr)
+	want := map[string]bool{}
+	for _, r := range s.Replicas {
+		want[r.Addr] = true
+	}
+	for _, rep := range replicas {
+		r := pairs(rep)
+		if got := net.JoinHostPort(r["ip"], r["port"]); !want[got] || r["flags"] != "slave" {
+			return fmt.Errorf("replica %s has flags %q, want one of %v with flags \"slave\"", got, r["flags"], want)
+		}
 	}
 	v, err = do(sn.Addr, "SENTINEL", "sentinels", masterName)
 	if err != nil {
@@ -137,8 +173,7 @@ func (s *Sentinel) MasterAddr(t testing.TB) string {
 func (s *Sentinel) WaitFailover(t testing.TB, old string) string {
 	t.Helper()
 	var addr string
-	all := append([]*Server{s.Master, s.Replica}, s.Sentinels...)
-	waitFor(t, sentinelTimeout, all, func() error {
+	waitFor(t, sentinelTimeout, s.servers(), func() error {
 		seen := map[string]int{}
 		answered := 0
 		for _, sn := range s.Sentinels {
@@ -161,6 +196,23 @@ func (s *Sentinel) WaitFailover(t testing.TB, old string) string {
 		return nil
 	})
 	return addr
+}
+
+// Failover has a sentinel fail the master over (SENTINEL FAILOVER), as an
+// operator does before maintenance: the old master stays up and becomes a
+// replica. It returns once the sentinel has taken the order, without
+// waiting for the switch (see WaitFailover).
+func (s *Sentinel) Failover(t testing.TB) {
+	t.Helper()
+	var errs []error
+	for _, sn := range s.Sentinels {
+		_, err := do(sn.Addr, "SENTINEL", "FAILOVER", masterName)
+		if err == nil {
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", sn.Addr, err))
+	}
+	t.Fatalf("redistest: SENTINEL FAILOVER: %v", errors.Join(errs...))
 }
 
 // masterAddr asks one sentinel for the master's address.
