@@ -27,7 +27,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *acme.Account) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.rdb.SetNX(ctx, accountKey(a.ID), raw, 0).Result()
+	ok, err := s.setNXDurably(ctx, accountKey(a.ID), raw, 0).Result()
 	if err != nil {
 		return fail(ctx, "create account", err)
 	}
@@ -37,7 +37,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *acme.Account) error {
 	if a.KeyThumbprint == "" {
 		return nil
 	}
-	ok, err = s.rdb.SetNX(ctx, accountKeyIndex(a.KeyThumbprint), a.ID, 0).Result()
+	ok, err = s.setNXDurably(ctx, accountKeyIndex(a.KeyThumbprint), a.ID, 0).Result()
 	if err != nil {
 		// The claim may have landed: keep the account, so a retry by the
 		// client finds it by its key rather than a dangling index.

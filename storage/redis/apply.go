@@ -124,6 +124,18 @@ func (p *plan) enqueue(stream, consumer string, job []byte) {
 }
 func (p *plan) ack(stream, entry string) { p.add("ack", stream, jobsGroup, entry) }
 
+// bookkeeping reports whether p only finishes jobs: no client is told
+// about that, and a finish a failover drops only runs the job again, so
+// it need not wait for replicas (Config.MinReplicas).
+func (p plan) bookkeeping() bool {
+	for _, op := range p.ops {
+		if op.name != "ack" {
+			return false
+		}
+	}
+	return true
+}
+
 // keepTTL is the ttl argument of set that keeps the key's TTL.
 const keepTTL = -1
 
@@ -143,7 +155,13 @@ func (s *Store) apply(ctx context.Context, what string, p plan) (applyResult, er
 		return applyResult{res: casWritten}, nil
 	}
 	keys, args := p.script()
-	v, err := applyScript.Run(ctx, s.rdb, keys, args...).Result()
+	run := s.evalDurably
+	if p.bookkeeping() {
+		run = func(ctx context.Context, sc *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+			return sc.Run(ctx, s.rdb, keys, args...)
+		}
+	}
+	v, err := run(ctx, applyScript, keys, args...).Result()
 	if err != nil {
 		return applyResult{}, fail(ctx, what, err)
 	}

@@ -20,7 +20,7 @@ func (s *Store) PutCertificate(ctx context.Context, c *acme.Certificate) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.rdb.SetNX(ctx, certKey(c.Serial), raw, msDuration(s.ttlCert(c))).Result()
+	ok, err := s.setNXDurably(ctx, certKey(c.Serial), raw, msDuration(s.ttlCert(c))).Result()
 	if err != nil {
 		return fail(ctx, "put certificate", err)
 	}

@@ -41,6 +41,15 @@ type Config struct {
 	// OrderTTL is how long other orders and authorizations are kept after
 	// they expire (storage.Retention.Grace); 0 means 1h.
 	OrderTTL time.Duration
+	// MinReplicas is how many replicas must confirm (WAIT) each write
+	// whose outcome a client is told about before the call returns; too
+	// few in WaitTimeout is storage.ErrUnavailable. AutoReplicas (0) is
+	// every healthy replica of the master, followed as it changes;
+	// NoReplicas turns WAIT off. Nonces and job bookkeeping never wait.
+	MinReplicas int
+	// WaitTimeout bounds each WAIT; 0 means 1s, or half the URL's
+	// read_timeout if that is less.
+	WaitTimeout time.Duration
 }
 
 // Store is a storage.Store on Redis: standalone, Sentinel or Cluster. Any
@@ -54,6 +63,10 @@ type Store struct {
 	consumer     string
 	reclaimAfter time.Duration
 	workers      int
+
+	minReplicas int
+	replicas    *replicaCount // with AutoReplicas
+	waitTimeout time.Duration
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -74,6 +87,12 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = defaultWorkers
 	}
+	if cfg.MinReplicas < NoReplicas {
+		return nil, fmt.Errorf("redis: MinReplicas %d: want a count, AutoReplicas or NoReplicas", cfg.MinReplicas)
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = min(defaultWaitTimeout, opts.ReadTimeout/2)
+	}
 	if cfg.Consumer == "" {
 		if cfg.Consumer, err = consumerName(); err != nil {
 			return nil, err
@@ -91,10 +110,18 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 		consumer:     cfg.Consumer,
 		reclaimAfter: cfg.ReclaimAfter,
 		workers:      cfg.Workers,
+		minReplicas:  cfg.MinReplicas,
+		waitTimeout:  cfg.WaitTimeout,
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("open %s: %w", redact(url), err)
+	}
+	if cfg.MinReplicas == AutoReplicas {
+		if s.replicas, err = newReplicaCount(ctx, opts); err != nil {
+			_ = rdb.Close()
+			return nil, fmt.Errorf("open %s: %w", redact(url), fail(ctx, "replicas", err))
+		}
 	}
 	return s, nil
 }
@@ -124,6 +151,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the client; a running Consume returns.
 func (s *Store) Close() error {
+	if s.replicas != nil {
+		_ = s.replicas.close()
+	}
 	return s.rdb.Close()
 }
 

@@ -207,9 +207,10 @@ func (s *Store) queueAhead(ctx context.Context, j storage.Job, stream int, job [
 	return storage.Claim{Job: j, ID: claimID(stream, res.claimed)}, nil
 }
 
-// runCAS runs a compare-and-set script and reads its result.
+// runCAS runs a compare-and-set script and reads its result; the write
+// waits for replicas (Store.durably).
 func runCAS(ctx context.Context, s *Store, script *goredis.Script, what string, keys []string, args ...any) (int64, error) {
-	res, err := script.Run(ctx, s.rdb, keys, args...).Int64()
+	res, err := s.evalDurably(ctx, script, keys, args...).Int64()
 	if err != nil {
 		return 0, fail(ctx, what, err)
 	}
