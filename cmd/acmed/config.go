@@ -9,10 +9,13 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/acmed/acmed/storage/redis"
 )
 
 // config is acmed's settings. Each comes from, in falling precedence, a
@@ -33,6 +36,7 @@ type config struct {
 	LogLevel       string
 	Retention      time.Duration
 	ReclaimAfter   time.Duration
+	MinReplicas    minReplicas
 	AuthzReuse     bool
 	DebugListen    string
 	ExistOK        bool // init only
@@ -88,6 +92,8 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.StringVar(&c.CAAIdentities, "caa-identities", "", "comma-separated CAA issuer domains shown as meta.caaIdentities")
 	fs.DurationVar(&c.Retention, "retention", 720*time.Hour, "keep valid orders and certificates this long after they expire, then delete them (other orders and authorizations: 1h)")
 	fs.DurationVar(&c.ReclaimAfter, "reclaim-after", 30*time.Second, "Redis: a job a replica took but did not finish is given to another after this long")
+	fs.Var(&c.MinReplicas, "store-min-replicas",
+		"Redis: replicas that must confirm each acknowledged write (WAIT), or auto: every healthy replica of the master; 0 turns waiting off")
 	fs.StringVar(&c.DebugListen, "debug-listen", "", "address for Go's pprof profiles (e.g. 127.0.0.1:6060); off when empty")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second,
@@ -204,6 +210,43 @@ func (c config) check() error {
 		return errors.New("--data: must not be empty")
 	}
 	return nil
+}
+
+// minReplicas is --store-min-replicas: auto (the zero value) or a count.
+type minReplicas struct {
+	n     int
+	fixed bool // n was given; else auto
+}
+
+func (m *minReplicas) String() string {
+	if m == nil || !m.fixed {
+		return "auto"
+	}
+	return strconv.Itoa(m.n)
+}
+
+func (m *minReplicas) Set(v string) error {
+	if v == "auto" {
+		*m = minReplicas{}
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return errors.New("want auto or a number of replicas from 0 up")
+	}
+	*m = minReplicas{n: n, fixed: true}
+	return nil
+}
+
+// redis is the value for redis.Config.MinReplicas.
+func (m minReplicas) redis() int {
+	switch {
+	case !m.fixed:
+		return redis.AutoReplicas
+	case m.n == 0:
+		return redis.NoReplicas
+	}
+	return m.n
 }
 
 // errUsage asks for the flag list to be printed.

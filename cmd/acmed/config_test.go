@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/acmed/acmed/storage/redis"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -32,6 +34,37 @@ func TestConfigPrecedence(t *testing.T) {
 	c, err = loadConfig("serve", []string{"--resolver", "10.0.0.1:53", "--resolver", "10.0.0.2:53"}, env(map[string]string{"ACMED_RESOLVER": "10.9.9.9:53"}))
 	if err != nil || c.Resolvers.String() != "10.0.0.1:53,10.0.0.2:53" {
 		t.Fatalf("repeated --resolver: %v %q", err, c.Resolvers)
+	}
+}
+
+// --store-min-replicas is auto by default; a count, 0 (off) included,
+// comes from the flag, the environment or the file like any other.
+func TestConfigMinReplicas(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "acmed.yaml")
+	if err := os.WriteFile(file, []byte("store-min-replicas: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want int
+		show string
+	}{
+		{nil, nil, redis.AutoReplicas, "auto"},
+		{[]string{"--store-min-replicas", "auto"}, nil, redis.AutoReplicas, "auto"},
+		{[]string{"--store-min-replicas", "0"}, nil, redis.NoReplicas, "0"},
+		{[]string{"--store-min-replicas", "3"}, nil, 3, "3"},
+		{nil, map[string]string{"ACMED_STORE_MIN_REPLICAS": "0"}, redis.NoReplicas, "0"},
+		{[]string{"--config", file}, nil, 2, "2"},
+		{[]string{"--config", file, "--store-min-replicas", "auto"}, nil, redis.AutoReplicas, "auto"},
+	} {
+		c, err := loadConfig("serve", tt.args, env(tt.env))
+		if err != nil {
+			t.Fatalf("loadConfig(%q, %v): %v", tt.args, tt.env, err)
+		}
+		if got := c.MinReplicas.redis(); got != tt.want || c.MinReplicas.String() != tt.show {
+			t.Errorf("loadConfig(%q, %v): MinReplicas %d (%s), want %d (%s)", tt.args, tt.env, got, c.MinReplicas.String(), tt.want, tt.show)
+		}
 	}
 }
 
@@ -60,6 +93,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--resolver", "10.0.0.1"}, nil, `--resolver "10.0.0.1"`},
 		{[]string{"--validation-blocked-networks", "10.0.0.0/33"}, nil, `--validation-blocked-networks "10.0.0.0/33"`},
 		{[]string{"--validation-timeout", "0s"}, nil, "--validation-timeout"},
+		{[]string{"--store-min-replicas", "-1"}, nil, "-store-min-replicas"},
+		{[]string{"--store-min-replicas", "all"}, nil, "-store-min-replicas"},
+		{nil, map[string]string{"ACMED_STORE_MIN_REPLICAS": "two"}, "ACMED_STORE_MIN_REPLICAS"},
 		{nil, map[string]string{"ACMED_TLSALPN01_PORT": "abc"}, "ACMED_TLSALPN01_PORT"},
 		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "missing.yaml"},
 		{[]string{"--config", unknown}, nil, `unknown key "listn"`},

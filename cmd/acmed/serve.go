@@ -176,7 +176,7 @@ func openStore(ctx context.Context, c config, log *slog.Logger) (storage.Store, 
 		}
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		s, err := redis.Open(ctx, path, redis.Config{Retention: c.Retention, ReclaimAfter: c.ReclaimAfter})
+		s, err := redis.Open(ctx, path, redis.Config{Retention: c.Retention, ReclaimAfter: c.ReclaimAfter, MinReplicas: c.MinReplicas.redis()})
 		if err != nil {
 			return nil, fmt.Errorf("--store %s: %w", redactURL(path), err)
 		}
