@@ -34,10 +34,38 @@ const defaultWaitTimeout = time.Second
 type errReplicas struct {
 	got, want int
 	timeout   time.Duration
+	refused   string // WAIT's error: e.g. the server is a replica now
 }
 
 func (e *errReplicas) Error() string {
-	return fmt.Sprintf("write reached %d of %d replicas within %v", e.got, e.want, e.timeout)
+	if e.refused != "" {
+		return fmt.Sprintf("WAIT for %d replicas: %s", e.want, e.refused)
+	}
+	return fmt.Sprintf("reached %d of %d replicas within %v", e.got, e.want, e.timeout)
+}
+
+// checkWait reads a WAIT for want replicas: nil if they confirmed. Its
+// errors are errReplicas, even a reply from Redis (a replica refuses
+// WAIT), so that fail takes them for ErrUnavailable.
+func (s *Store) checkWait(wait goredis.Cmder, want int) error {
+	var got int64
+	var err error
+	switch c := wait.(type) {
+	case *goredis.IntCmd:
+		got, err = c.Result()
+	case *goredis.Cmd:
+		got, err = c.Int64()
+	}
+	var reply goredis.Error
+	switch {
+	case errors.As(err, &reply):
+		return &errReplicas{want: want, refused: reply.Error()}
+	case err != nil:
+		return err
+	case int(got) < want:
+		return &errReplicas{got: int(got), want: want, timeout: s.waitTimeout}
+	}
+	return nil
 }
 
 // durably sends the write that write makes, followed by WAIT for as many
@@ -76,13 +104,8 @@ func (s *Store) durably(ctx context.Context, key string, write func(goredis.Cmda
 		}
 		return nil
 	}
-	got, err := wait.Int()
-	if err != nil {
+	if err := s.checkWait(wait, want); err != nil {
 		cmd.SetErr(err)
-		return nil
-	}
-	if got < want {
-		cmd.SetErr(&errReplicas{got: got, want: want, timeout: s.waitTimeout})
 	}
 	return nil
 }
@@ -93,10 +116,8 @@ func (s *Store) waitTarget(ctx context.Context, key string) (goredis.Cmdable, in
 	switch {
 	case s.minReplicas == NoReplicas:
 		return s.rdb, 0, nil
-	case s.minReplicas > 0 && !s.cluster:
-		return s.rdb, s.minReplicas, nil
 	case !s.cluster:
-		return s.rdb, s.replicas.required(""), nil
+		return s.rdb, s.required(""), nil
 	}
 	node, err := s.rdb.(*goredis.ClusterClient).MasterForKey(ctx, key)
 	if err != nil {
@@ -105,11 +126,23 @@ func (s *Store) waitTarget(ctx context.Context, key string) (goredis.Cmdable, in
 	if s.minReplicas > 0 {
 		return node, s.minReplicas, nil
 	}
-	want := s.replicas.required(node.Options().Addr)
+	want := s.required(node.Options().Addr)
 	if want == 0 {
 		return s.rdb, 0, nil // let the cluster client route, as without WAIT
 	}
 	return node, want, nil
+}
+
+// required is how many replicas a write to master addr ("" outside a
+// Cluster) waits for.
+func (s *Store) required(addr string) int {
+	switch {
+	case s.minReplicas == NoReplicas:
+		return 0
+	case s.minReplicas > 0:
+		return s.minReplicas
+	}
+	return s.replicas.required(addr)
 }
 
 // evalDurably runs script like Script.Run (EVALSHA, and EVAL if the

@@ -37,6 +37,22 @@ func writes(s *redis.Store, n int) map[string]func(context.Context) error {
 	}
 }
 
+// reads are store calls that show a client what is stored: a single
+// command and a pipeline.
+func reads(n int) map[string]func(context.Context, *redis.Store) error {
+	acct := fmt.Sprintf("dur%d", n)
+	return map[string]func(context.Context, *redis.Store) error{
+		"Account": func(ctx context.Context, s *redis.Store) error {
+			_, err := s.Account(ctx, acct)
+			return err
+		},
+		"ConsumeNonceForAccount": func(ctx context.Context, s *redis.Store) error {
+			_, err := s.ConsumeNonceForAccount(ctx, "n", "", time.Time{}, acct, storage.Lookup{OrderID: storage.ScopedID(acct, "o")})
+			return err
+		},
+	}
+}
+
 // A write returns ErrUnavailable, never success, while a replica the
 // sentinels still count does not confirm it; with NoReplicas it succeeds
 // at once. Once the sentinels hold the replica down, the count follows
@@ -72,6 +88,15 @@ func TestWaitReplicaDown(t *testing.T) {
 	}
 	for name, err := range try(off) {
 		if err != nil {
+			t.Errorf("%s with a replica down and NoReplicas: %v", name, err)
+		}
+	}
+	// Reads wait too: what a client is shown must survive a failover.
+	for name, read := range reads(1) {
+		if err := read(ctx, auto); !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("%s with a replica down: %v, want ErrUnavailable", name, err)
+		}
+		if err := read(ctx, off); err != nil {
 			t.Errorf("%s with a replica down and NoReplicas: %v", name, err)
 		}
 	}

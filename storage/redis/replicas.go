@@ -131,9 +131,8 @@ func (r *replicaCount) close() error {
 }
 
 // sentinelProbe asks the sentinels in turn, the last that answered first,
-// for the master's replicas and counts those none of them holds down or
-// cannot reach (SENTINEL REPLICAS: flags without s_down, o_down or
-// disconnected). It subscribes to +switch-master on every sentinel to
+// for the master's replicas (SENTINEL REPLICAS) and counts the healthy
+// ones. It subscribes to +switch-master on every sentinel to
 // count again at once after a failover.
 func (r *replicaCount) sentinelProbe(opts *goredis.UniversalOptions) func(context.Context) (map[string]int, error) {
 	var clients []*goredis.SentinelClient
@@ -179,7 +178,7 @@ func (r *replicaCount) sentinelProbe(opts *goredis.UniversalOptions) func(contex
 			first = j
 			n := 0
 			for _, rep := range reps {
-				if healthy(rep["flags"]) {
+				if healthy(rep) {
 					n++
 				}
 			}
@@ -189,14 +188,27 @@ func (r *replicaCount) sentinelProbe(opts *goredis.UniversalOptions) func(contex
 	}
 }
 
-// healthy reports whether Sentinel's flags for a replica show it up and
-// reachable.
-func healthy(flags string) bool {
-	for f := range strings.SplitSeq(flags, ",") {
+// healthy reports whether Sentinel's view of a replica shows it able to
+// confirm writes: up and reachable (flags without s_down, o_down,
+// disconnected), and replicating (it reports the replica role, its link
+// to the master is up). A replica that is not replicating cannot answer a
+// WAIT; Sentinel does not promote it either while the others are fine.
+// After a failover the old master is listed among the new one's replicas
+// at once, but turns replica only some seconds later (Sentinel waits 8s
+// for news before it reconfigures an instance): counting it then would
+// fail every write until then.
+func healthy(rep map[string]string) bool {
+	for f := range strings.SplitSeq(rep["flags"], ",") {
 		switch f {
 		case "s_down", "o_down", "disconnected":
 			return false
 		}
+	}
+	if r, ok := rep["role-reported"]; ok && r != "slave" {
+		return false
+	}
+	if l, ok := rep["master-link-status"]; ok && l != "ok" {
+		return false
 	}
 	return true
 }

@@ -123,6 +123,9 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("open %s: %w", redact(url), fail(ctx, "replicas", err))
 		}
 	}
+	if cfg.MinReplicas != NoReplicas && !opts.IsClusterMode {
+		rdb.AddHook(fence{s})
+	}
 	return s, nil
 }
 
