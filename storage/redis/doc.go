@@ -94,6 +94,30 @@
 // A whole issuance as acmebench makes it takes exactly 12
 // (TestRoundTripsPerIssuance in integration).
 //
+// With replicas to wait for (Config.MinReplicas) the counts stay: each
+// write's WAIT, and each read's PUBLISH and WAIT, ride in its pipeline
+// (a single read command becomes a pipeline of three). A script the
+// server lacks, as after a failover, costs one more: NOSCRIPT, then EVAL.
+//
+// # Durability
+//
+// A write whose outcome a client is told about waits (WAIT, in the same
+// pipeline: WAIT counts its connection's writes only) for every healthy
+// replica of the master before the call returns, and reads wait the same
+// way, so nothing a client is shown can be taken back by a failover; too
+// few replicas within Config.WaitTimeout (1s) is storage.ErrUnavailable.
+// Only job bookkeeping (finishing a job) does not wait. How many replicas
+// is counted every second on clients of its own: SENTINEL REPLICAS (up,
+// reachable, replicating), INFO replication of the master (standalone) or
+// of each shard's master (Cluster), and the most seen in the last five
+// counts is used: right after a promotion the old master still takes
+// writes that only its last replica confirms, and that count must not
+// drop until acmed has left it (go-redis drops the old master's
+// connections at +switch-master). On a Cluster the write and its WAIT go
+// to the node holding the key; reads are not fenced there, as PUBLISH
+// does not travel in a Cluster's replication stream. See durable.go,
+// fence.go and replicas.go.
+//
 // # Consistency
 //
 // Each Update* is a compare-and-set (DESIGN.md decision 2): one script,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func reads(n int) map[string]func(context.Context, *redis.Store) error {
 			return err
 		},
 		"ConsumeNonceForAccount": func(ctx context.Context, s *redis.Store) error {
-			_, err := s.ConsumeNonceForAccount(ctx, "n", "", time.Time{}, acct, storage.Lookup{OrderID: storage.ScopedID(acct, "o")})
+			_, err := s.ConsumeNonceForAccount(ctx, fmt.Sprintf("n%d", time.Now().UnixNano()), time.Now().Add(time.Minute), acct, storage.Lookup{OrderID: storage.ScopedID(acct, "o")})
 			return err
 		},
 	}
@@ -239,5 +240,28 @@ func pollUntil(t *testing.T, what string, cond func() error) {
 			t.Fatalf("%s: not within %v: %v", what, followTimeout, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// On a Cluster the write and its WAIT go to the master of the key's slot:
+// with no replicas, auto waits for none, and a fixed count fails for want
+// of replicas (not for a redirect: the node is the right one).
+func TestWaitCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node Redis Cluster")
+	}
+	rc := redistest.StartCluster(t)
+	auto := open(t, rc.URL, redis.Config{})
+	fixed := open(t, rc.URL, redis.Config{MinReplicas: 1, WaitTimeout: 100 * time.Millisecond})
+	for name, w := range writes(auto, 200) {
+		if err := w(t.Context()); err != nil {
+			t.Errorf("%s, auto, no replicas: %v", name, err)
+		}
+	}
+	for name, w := range writes(fixed, 201) {
+		err := w(t.Context())
+		if !errors.Is(err, storage.ErrUnavailable) || !strings.Contains(err.Error(), "of 1 replicas") {
+			t.Errorf("%s, 1 replica required, none there: %v, want ErrUnavailable for want of replicas", name, err)
+		}
 	}
 }
