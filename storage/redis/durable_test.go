@@ -190,6 +190,9 @@ func TestWaitAcrossFailover(t *testing.T) {
 		}
 		return nil
 	})
+	if list, err := client(t, "redis://"+old).ClientList(t.Context()).Result(); err != nil || !strings.Contains(list, " name=acmed ") {
+		t.Fatalf("CLIENT LIST on the master shows no connection named acmed: %v\n%s", err, list)
+	}
 	sn.Failover(t)
 	addr := sn.WaitFailover(t, old)
 	mu.Lock()
@@ -208,6 +211,19 @@ func TestWaitAcrossFailover(t *testing.T) {
 	for _, err := range unhandled {
 		t.Errorf("write during failover: %v, want success or ErrUnavailable", err)
 	}
+
+	// The store left the old master: no connection of its own is open
+	// there (the old master stays up, and becomes a replica).
+	pollUntil(t, "the store's connections to the old master closed", func() error {
+		list, err := client(t, "redis://"+old).ClientList(t.Context()).Result()
+		if err != nil {
+			return err
+		}
+		if n := strings.Count(list, " name=acmed "); n > 0 {
+			return fmt.Errorf("%d connections named acmed on %s", n, old)
+		}
+		return nil
+	})
 
 	master := client(t, "redis://"+addr)
 	missing := 0

@@ -47,7 +47,7 @@ func newReplicaCount(ctx context.Context, opts *goredis.UniversalOptions) (*repl
 	switch {
 	case opts.IsClusterMode:
 		o := opts.Cluster()
-		o.PoolSize = 2
+		o.PoolSize, o.ClientName = 2, "acmed-replicas"
 		c := goredis.NewClusterClient(o)
 		r.closers = append(r.closers, c.Close)
 		r.probe = func(ctx context.Context) (map[string]int, error) { return clusterReplicas(ctx, c) }
@@ -55,7 +55,7 @@ func newReplicaCount(ctx context.Context, opts *goredis.UniversalOptions) (*repl
 		r.probe = r.sentinelProbe(opts)
 	default:
 		o := opts.Simple()
-		o.PoolSize = 1
+		o.PoolSize, o.ClientName = 1, "acmed-replicas"
 		c := goredis.NewClient(o)
 		r.closers = append(r.closers, c.Close)
 		r.probe = func(ctx context.Context) (map[string]int, error) {
@@ -148,6 +148,7 @@ func (r *replicaCount) sentinelProbe(opts *goredis.UniversalOptions) func(contex
 			MaxRetries:               -1,
 			DialerRetries:            1,
 			PoolSize:                 1,
+			ClientName:               "acmed-replicas",
 			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 		})
 		clients = append(clients, c)

@@ -98,6 +98,10 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
+	if opts.ClientName == "" {
+		// So CLIENT LIST shows which connections are acmed's.
+		opts.ClientName = "acmed"
+	}
 	rdb := goredis.NewUniversalClient(opts)
 	if cfg.Hook != nil {
 		rdb.AddHook(cfg.Hook)
