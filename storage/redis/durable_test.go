@@ -32,6 +32,12 @@ func writes(s *redis.Store, n int) map[string]func(context.Context) error {
 		"CreateOrder": func(ctx context.Context) error {
 			return s.CreateOrder(ctx, &acme.Order{ID: order, AccountID: acct, Status: acme.StatusPending, Expires: time.Now().Add(time.Hour)}, nil)
 		},
+		// A MULTI/EXEC pipeline: after a first claim, the same identity
+		// is claimed again (and read back) by every call.
+		"ClaimCA": func(ctx context.Context) error {
+			_, err := s.ClaimCA(ctx, storage.CAIdentity{Root: "r", Intermediate: "i"})
+			return err
+		},
 		"PutCertificate": func(ctx context.Context) error {
 			return s.PutCertificate(ctx, &acme.Certificate{Serial: "s" + acct, AccountID: acct, NotAfter: time.Now().Add(time.Hour)})
 		},
@@ -63,7 +69,9 @@ func TestWaitReplicaDown(t *testing.T) {
 		t.Skip("starts a master, two replicas and three sentinels")
 	}
 	sn := redistest.StartSentinel(t, redistest.WithReplicas(2))
-	auto := open(t, sn.URL, redis.Config{})
+	// A short WAIT: every call below must fail before the count, held
+	// for five seconds, drops.
+	auto := open(t, sn.URL, redis.Config{WaitTimeout: 200 * time.Millisecond})
 	off := open(t, sn.URL, redis.Config{MinReplicas: redis.NoReplicas})
 	ctx := t.Context()
 	n := 0
@@ -275,6 +283,9 @@ func TestWaitCluster(t *testing.T) {
 		}
 	}
 	for name, w := range writes(fixed, 201) {
+		if name == "ClaimCA" {
+			continue // a MULTI, fenced like reads: not on a Cluster
+		}
 		err := w(t.Context())
 		if !errors.Is(err, storage.ErrUnavailable) || !strings.Contains(err.Error(), "of 1 replicas") {
 			t.Errorf("%s, 1 replica required, none there: %v, want ErrUnavailable for want of replicas", name, err)
