@@ -114,9 +114,9 @@
 // writes that only its last replica confirms, and that count must not
 // drop until acmed has left it (go-redis drops the old master's
 // connections at +switch-master). On a Cluster the write and its WAIT go
-// to the node holding the key; reads are not fenced there, as PUBLISH
-// does not travel in a Cluster's replication stream. See durable.go,
-// fence.go and replicas.go.
+// to the node holding the key; reads (and ClaimCA, a MULTI) are not
+// fenced there, as PUBLISH does not travel in a Cluster's replication
+// stream. See durable.go, fence.go and replicas.go.
 //
 // # Consistency
 //
