@@ -34,12 +34,19 @@ func (f fence) DialHook(next goredis.DialHook) goredis.DialHook {
 	}
 }
 
-// fencedReads are the single commands the store reads with.
-var fencedReads = map[string]bool{"get": true, "mget": true, "exists": true, "zrange": true}
+// fencedRead reports whether name is one of the single commands the
+// store reads with.
+func fencedRead(name string) bool {
+	switch strings.ToLower(name) {
+	case "get", "mget", "exists", "zrange":
+		return true
+	}
+	return false
+}
 
 func (f fence) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if !fencedReads[strings.ToLower(cmd.Name())] || f.want() == 0 {
+		if !fencedRead(cmd.Name()) || f.want() == 0 {
 			return next(ctx, cmd)
 		}
 		// Through the pipeline hook below, which fences it.
