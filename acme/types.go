@@ -95,6 +95,8 @@ type Challenge struct {
 	// Queued is when the validation job was last queued, while processing.
 	Queued time.Time
 	Error  *Problem
+	// ValidationRecords is what the last validation checked.
+	ValidationRecords []ValidationRecord
 }
 
 // Certificate is an issued certificate and its revocation state.

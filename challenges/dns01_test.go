@@ -219,7 +219,7 @@ func TestDNS01(t *testing.T) {
 			id := acme.Identifier{Type: acme.IdentifierDNS, Value: tc.domain}
 			before := len(zone.seen())
 
-			err := v.Validate(t.Context(), acme.ChallengeDNS01, id, testToken, testKeyAuth)
+			err := validateErr(v, t.Context(), acme.ChallengeDNS01, id, testToken, testKeyAuth)
 			checkProblem(t, err, tc.wantErr, id, tc.want, tc.notWant)
 			if tc.wantQueries != nil {
 				if got := zone.seen()[before:]; !slices.Equal(got, tc.wantQueries) {
@@ -242,7 +242,7 @@ func TestDNS01Query(t *testing.T) {
 	}))
 	v := New(Config{Nameservers: []string{server}})
 	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "Mixed.Example"}
-	err := v.Validate(t.Context(), acme.ChallengeDNS01, id, testToken, testKeyAuth)
+	err := validateErr(v, t.Context(), acme.ChallengeDNS01, id, testToken, testKeyAuth)
 	checkProblem(t, err, acme.ErrDNS, id, []string{"NXDOMAIN"}, nil)
 	q := <-got
 	if !q.RecursionDesired {

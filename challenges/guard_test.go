@@ -185,7 +185,7 @@ func TestHTTP01Blocked(t *testing.T) {
 			}
 			v := New(Config{Resolver: res, HTTPPort: port, BlockedNetworks: tc.blocked, Dialer: guardDialer(t, allowed...)})
 
-			err := v.Validate(t.Context(), acme.ChallengeHTTP01, tc.id, testToken, testKeyAuth)
+			err := validateErr(v, t.Context(), acme.ChallengeHTTP01, tc.id, testToken, testKeyAuth)
 			checkProblem(t, err, acme.ErrConnection, tc.id, tc.want, nil)
 			if n := target.count(); n != 0 {
 				t.Errorf("the blocked server got %d requests", n)
@@ -238,7 +238,7 @@ func TestMaxConcurrent(t *testing.T) {
 
 			id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
 			errs := make(chan error, 2)
-			validate := func() { errs <- v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth) }
+			validate := func() { errs <- validateErr(v, t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth) }
 			go validate()
 			<-arrived
 			go validate()
@@ -298,7 +298,7 @@ func TestValidateNoSlot(t *testing.T) {
 			t.Cleanup(func() { <-v.slots })
 			id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
 
-			err := v.Validate(tc.ctx(t, v), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+			err := validateErr(v, tc.ctx(t, v), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Validate = %v, want %v", err, tc.want)
 			}

@@ -411,7 +411,7 @@ func TestHTTP01(t *testing.T) {
 			}
 			id := acme.Identifier{Type: acme.IdentifierDNS, Value: domain}
 
-			err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+			err := validateErr(v, t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
 			checkProblem(t, err, tc.wantErr, id, tc.want, tc.notWant)
 		})
 	}
@@ -465,7 +465,7 @@ func TestHTTP01Request(t *testing.T) {
 	}))
 	v := New(Config{Resolver: res, HTTPPort: port})
 	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
-	if err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
+	if err := validateErr(v, t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
 		t.Fatal(err)
 	}
 	want := seen{http.MethodGet, "v4.example.test:" + strconv.Itoa(port), testPath, userAgent, ""}
@@ -526,7 +526,7 @@ func TestValidateRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := v.Validate(t.Context(), tc.typ, tc.id, tc.token, testKeyAuth)
+			err := validateErr(v, t.Context(), tc.typ, tc.id, tc.token, testKeyAuth)
 			checkProblem(t, err, tc.wantErr, tc.id, tc.want, nil)
 		})
 	}
@@ -561,7 +561,7 @@ func TestValidateCanceled(t *testing.T) {
 		cancel()
 	}()
 	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
-	err := v.Validate(ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+	err := validateErr(v, ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Validate = %v, want context.Canceled", err)
 	}
@@ -578,7 +578,7 @@ func TestValidateParentDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	t.Cleanup(cancel)
 	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
-	err := v.Validate(ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+	err := validateErr(v, ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth)
 	checkProblem(t, err, acme.ErrConnection, id, []string{"timeout"}, nil)
 }
 
@@ -589,7 +589,7 @@ func BenchmarkHTTP01(b *testing.B) {
 	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
 	ctx := b.Context()
 	for b.Loop() {
-		if err := v.Validate(ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
+		if err := validateErr(v, ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -600,7 +600,7 @@ func TestHTTP01SystemResolver(t *testing.T) {
 	// loopback by /etc/hosts.
 	v := New(Config{HTTPPort: serve(t, respond(testKeyAuth))})
 	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "localhost"}
-	if err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
+	if err := validateErr(v, t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -654,7 +654,7 @@ func TestHTTP01IP(t *testing.T) {
 			// No resolver may be asked: an IP identifier is its own address.
 			v := New(Config{Resolver: failResolver{t}, HTTPPort: port})
 			id := acme.Identifier{Type: acme.IdentifierIP, Value: tc.ip}
-			err := v.Validate(t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+			err := validateErr(v, t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
 			checkProblem(t, err, tc.wantErr, id, tc.want, nil)
 			if got, want := <-hosts, tc.wantHost+":"+strconv.Itoa(port); got != want {
 				t.Errorf("Host = %q, want %q", got, want)

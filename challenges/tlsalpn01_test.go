@@ -288,7 +288,7 @@ func TestTLSALPN01(t *testing.T) {
 				cfg.Dialer = noDial(t)
 			}
 
-			err := New(cfg).Validate(t.Context(), acme.ChallengeTLSALPN01, tc.id, testToken, testKeyAuth)
+			err := validateErr(New(cfg), t.Context(), acme.ChallengeTLSALPN01, tc.id, testToken, testKeyAuth)
 			checkProblem(t, err, tc.wantErr, tc.id, tc.want, nil)
 
 			sni, accepts := srv.seen()
@@ -339,7 +339,7 @@ func TestTLSALPN01Connect(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Resolver, cfg.TLSALPNPort = res, tc.port(t)
-			err := New(cfg).Validate(t.Context(), acme.ChallengeTLSALPN01, id, testToken, testKeyAuth)
+			err := validateErr(New(cfg), t.Context(), acme.ChallengeTLSALPN01, id, testToken, testKeyAuth)
 			checkProblem(t, err, tc.wantErr, id, tc.want, nil)
 		})
 	}

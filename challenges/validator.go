@@ -120,7 +120,7 @@ func New(cfg Config) *Validator {
 // method is one challenge type's validation of one identifier.
 type method func(ctx context.Context, id acme.Identifier, token, keyAuth string) *acme.Problem
 
-// Validate checks one challenge. It returns nil when the challenge is
+// check checks one challenge. It returns nil when the challenge is
 // satisfied, otherwise a *acme.Problem naming id: acme.ErrConnection (cannot
 // connect, timeout, refused, a blocked address, too many or forbidden
 // redirects), acme.ErrTLS (a handshake failed, or tls-alpn-01 was not
@@ -134,7 +134,7 @@ type method func(ctx context.Context, id acme.Identifier, token, keyAuth string)
 // the error wraps ctx.Err() and is not a problem. The validation did not
 // happen, so the challenge must not be failed for it; the job should be
 // retried instead.
-func (v *Validator) Validate(ctx context.Context, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) error {
+func (v *Validator) check(ctx context.Context, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) error {
 	validate, p := v.method(typ, id)
 	if p != nil {
 		return p.For(id)
@@ -155,6 +155,17 @@ func (v *Validator) Validate(ctx context.Context, typ acme.ChallengeType, id acm
 		return fmt.Errorf("challenges: %s validation of %s abandoned: %w", typ, id.Value, err)
 	}
 	return p.For(id)
+}
+
+// Validate checks one challenge for accountID and returns its outcome;
+// an error means the validation was not performed (see check).
+func (v *Validator) Validate(ctx context.Context, accountID string, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) (acme.Validation, error) {
+	err := v.check(ctx, typ, id, token, keyAuthorization)
+	var p *acme.Problem
+	if errors.As(err, &p) {
+		return acme.Validation{Problem: p}, nil
+	}
+	return acme.Validation{}, err
 }
 
 // method picks the validation of typ for id's type.

@@ -31,10 +31,14 @@ type Store interface {
 	storage.Jobs
 }
 
-// Validator checks one challenge over the network; a failure is an
-// *acme.Problem.
+// Validator checks one challenge over the network for the account
+// (accountID: validators share their capacity fairly between accounts).
+// Its outcome is what it checked and, if the check failed, the problem to
+// show. An error means only that it did not perform the validation (no
+// capacity before ctx ended, or ctx ended): the job is retried, and the
+// challenge stays processing until a real outcome.
 type Validator interface {
-	Validate(ctx context.Context, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) error
+	Validate(ctx context.Context, accountID string, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) (acme.Validation, error)
 }
 
 // Signer issues certificates.

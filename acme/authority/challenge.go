@@ -2,7 +2,6 @@ package authority
 
 import (
 	"context"
-	"errors"
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
@@ -47,16 +46,18 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		return az
 	}
 	keyAuth := acme.KeyAuthorization(ch.Token, acct.KeyThumbprint)
-	var prob *acme.Problem
-	if err := a.cfg.Validator.Validate(ctx, ch.Type, az.Identifier, ch.Token, keyAuth); err != nil {
-		if !errors.As(err, &prob) {
-			prob = acme.Connection("%v", err)
-		}
+	out, err := a.cfg.Validator.Validate(ctx, acct.ID, ch.Type, az.Identifier, ch.Token, keyAuth)
+	prob := out.Problem
+	if err != nil {
+		// TODO(issue 12): not performed; retry instead of failing.
+		prob = acme.Connection("%v", err)
+	}
+	if prob != nil {
 		prob = prob.For(az.Identifier)
 	}
 	now := a.now()
 	var applied bool
-	out, err := a.cfg.Store.UpdateAuthorization(ctx, az.ID, func(az *acme.Authorization) error {
+	rec, err := a.cfg.Store.UpdateAuthorization(ctx, az.ID, func(az *acme.Authorization) error {
 		applied = acme.FinishChallenge(az, claim.Job.ChallengeID, prob, now, now.Add(a.cfg.ValidAuthzLifetime))
 		return nil
 	}, storage.From(az), storage.Finishing(claim))
@@ -65,12 +66,12 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		return nil
 	}
 	if !applied {
-		return out // another worker recorded this job's result first
+		return rec // another worker recorded this job's result first
 	}
 	if prob != nil {
 		log.InfoContext(ctx, "validation failed", "identifier", az.Identifier.Value, "type", ch.Type, "problem", prob.Error())
-		return out
+		return rec
 	}
 	log.InfoContext(ctx, "validation succeeded", "identifier", az.Identifier.Value, "type", ch.Type)
-	return out
+	return rec
 }

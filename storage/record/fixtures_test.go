@@ -75,6 +75,13 @@ func threeChallengeAuthz() *acme.Authorization {
 			ID: "chall" + string(typ), Type: typ, Token: strings.Repeat("t", 43), Status: acme.StatusPending,
 		})
 	}
+	a.Challenges[0].ValidationRecords = []acme.ValidationRecord{
+		{URL: "http://host.example.com/.well-known/acme-challenge/" + strings.Repeat("t", 43), Hostname: "host.example.com",
+			Port: "80", AddressesResolved: []string{"192.0.2.1", "2001:db8::1"}, AddressUsed: "2001:db8::1",
+			Queries: []acme.DNSQuery{{Name: "host.example.com", Type: "CNAME", Answers: []string{"web.example.net"}},
+				{Name: "web.example.net", Type: "AAAA", Answers: []string{"2001:db8::1"}}}},
+		{URL: "https://host.example.com/moved", Hostname: "host.example.com", Port: "443"},
+	}
 	return a
 }
 

@@ -20,9 +20,10 @@ import (
 // 40% faster than one each. A string kept alone keeps that copy alive,
 // which is no bigger than the record.
 type reader struct {
-	buf []byte
-	src string // buf when reading began; its tail is always buf
-	err error
+	buf     []byte
+	src     string // buf when reading began; its tail is always buf
+	err     error
+	version byte // the record's format version
 }
 
 func (r *reader) fail(field, format string, args ...any) {
@@ -197,9 +198,11 @@ func (r *reader) time(field string) time.Time {
 // identifier two lengths, a challenge four lengths, two time flags and a
 // problem length.
 const (
-	minString     = 1
-	minIdentifier = 2
-	minChallenge  = 7
+	minString           = 1
+	minIdentifier       = 2
+	minChallenge        = 7
+	minValidationRecord = 6
+	minQuery            = 3
 )
 
 // list reads a slice whose elements elem reads; an error names the

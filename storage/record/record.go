@@ -22,12 +22,17 @@
 //	                  uvarint nanoseconds; decoded in UTC
 //	[]T               uvarint count, then the elements
 //	acme.Identifier   Type, Value
-//	acme.Challenge    its fields, as a record's
+//	acme.Challenge    its fields, as a record's (version 2: then its
+//	                  validation records, each URL, Hostname, Port,
+//	                  AddressesResolved, AddressUsed and its DNS queries,
+//	                  each Name, Type, Answers)
 //	*acme.Problem     uvarint length, then its JSON; length 0 is nil
 //
 // Problems are rare (failures only) and nest, so they stay JSON. Adding,
 // removing or reordering a field needs a new version byte, and the reader
-// for version 1 kept so stored records still decode.
+// for the older versions kept so stored records still decode: version 2
+// added the challenges' validation records to authorizations, which are
+// written as version 2 while the other records stay version 1.
 //
 // The encoding is deterministic, which the Redis store relies on to tell
 // whether a copy a caller holds is still what is stored by comparing
@@ -46,8 +51,12 @@ import (
 	"github.com/acmed/acmed/acme"
 )
 
-// version is the first byte of every binary record.
-const version = 1
+// version is the first byte of every binary record; versionRecords that
+// of an authorization whose challenges carry their validation records.
+const (
+	version        = 1
+	versionRecords = 2
+)
 
 // Marshal encodes v: the binary form for *acme.Account, *acme.Order,
 // *acme.Authorization and *acme.Certificate, JSON for anything else.
@@ -84,13 +93,13 @@ func Marshal(v any) ([]byte, error) {
 func Unmarshal(raw []byte, v any) error {
 	switch v := v.(type) {
 	case *acme.Account:
-		return decode(raw, v, readAccount)
+		return decode(raw, v, readAccount, version)
 	case *acme.Order:
-		return decode(raw, v, readOrder)
+		return decode(raw, v, readOrder, version)
 	case *acme.Authorization:
-		return decode(raw, v, readAuthorization)
+		return decode(raw, v, readAuthorization, versionRecords)
 	case *acme.Certificate:
-		return decode(raw, v, readCertificate)
+		return decode(raw, v, readCertificate, version)
 	}
 	return json.Unmarshal(raw, v)
 }
@@ -105,16 +114,18 @@ func Legacy(raw []byte) bool {
 
 // Baseline is what an update compares its result with to tell whether it
 // changed v, which was just decoded from raw: raw itself, or for a legacy
-// record v's re-encoding, so an update that changes nothing writes
+// record (or one of an older version) v's re-encoding, so an update that changes nothing writes
 // nothing whichever form the record was stored in.
 func Baseline(raw []byte, v any) ([]byte, error) {
-	if !Legacy(raw) {
+	_, authz := v.(*acme.Authorization)
+	if !Legacy(raw) && !(authz && raw[0] == version) {
 		return raw, nil
 	}
-	return Marshal(v)
+	return Marshal(v) // a JSON record, or an authorization of version 1
 }
 
-func decode[T any](raw []byte, v *T, read func(*reader) T) error {
+// decode reads raw, of any binary version up to newest, with read.
+func decode[T any](raw []byte, v *T, read func(*reader) T, newest byte) error {
 	if v == nil {
 		return errNil(v)
 	}
@@ -128,10 +139,10 @@ func decode[T any](raw []byte, v *T, read func(*reader) T) error {
 		}
 		*v = legacy
 		return nil
-	case raw[0] != version:
+	case raw[0] < version || raw[0] > newest:
 		return fmt.Errorf("record: decode %s: unknown format version %d", typeName(v), raw[0])
 	}
-	r := &reader{buf: raw[1:], src: string(raw[1:])}
+	r := &reader{buf: raw[1:], src: string(raw[1:]), version: raw[0]}
 	out := read(r)
 	r.end()
 	if r.err != nil {

@@ -2,6 +2,7 @@ package record_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -33,8 +34,12 @@ func TestRoundTrip(t *testing.T) {
 	for _, tc := range records() {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := mustMarshal(t, tc.v)
-			if raw[0] != 1 {
-				t.Fatalf("first byte %#x, want the version 1", raw[0])
+			want := byte(1)
+			if _, ok := tc.v.(*acme.Authorization); ok {
+				want = 2 // its challenges carry validation records
+			}
+			if raw[0] != want {
+				t.Fatalf("first byte %#x, want the version %d", raw[0], want)
 			}
 			got := fresh(tc.v)
 			mustUnmarshal(t, raw, got)
@@ -165,5 +170,28 @@ func TestNilRecord(t *testing.T) {
 		if err := record.Unmarshal([]byte{1}, v); err == nil {
 			t.Errorf("Unmarshal into %T nil succeeded", v)
 		}
+	}
+}
+
+// TestAuthorizationVersion1 decodes an authorization an acmed before
+// validation records wrote (version 1, failedWildcardAuthz's bytes then),
+// and an update compares with its re-encoding as version 2, not with
+// those bytes.
+func TestAuthorizationVersion1(t *testing.T) {
+	raw, err := hex.DecodeString("0120616363743031323334353637383961622e617574687a30313233343536373839106163637430313233343536373839616203646e7310617070732e6578616d706c652e636f6d0107696e76616c696401eaafeb9a0d969aef3a010b6368616c6c646e732d303106646e732d30312b7474747474747474747474747474747474747474747474747474747474747474747474747474747474747407696e76616c696401eac5a19a0d959aef3a01eac5a19a0d949aef3aec027b2274797065223a2275726e3a696574663a706172616d733a61636d653a6572726f723a636f6d706f756e64222c2264657461696c223a22736f6d65206964656e74696669657273206661696c6564205c75303033635c75303032365c7530303365222c22737461747573223a3430332c2273756270726f626c656d73223a5b7b2274797065223a2275726e3a696574663a706172616d733a61636d653a6572726f723a756e617574686f72697a6564222c2264657461696c223a226e6f20545854207265636f7264222c22737461747573223a3430332c226964656e746966696572223a7b2274797065223a22646e73222c2276616c7565223a22617070732e6578616d706c652e636f6d227d7d2c7b2274797065223a2275726e3a696574663a706172616d733a61636d653a6572726f723a6261645369676e6174757265416c676f726974686d222c22616c676f726974686d73223a5b224553323536222c225253323536225d7d5d7d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := new(acme.Authorization)
+	mustUnmarshal(t, raw, got)
+	if want := failedWildcardAuthz(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("version 1 decoded to\n %+v\nwant %+v", got, want)
+	}
+	base, err := record.Baseline(raw, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(base, mustMarshal(t, got)) || base[0] != 2 {
+		t.Fatalf("Baseline of a version 1 authorization is not its version 2 encoding: %x", base[:1])
 	}
 }

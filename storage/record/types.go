@@ -84,7 +84,7 @@ func orderSize(o *acme.Order) int {
 }
 
 func appendAuthorization(b []byte, a *acme.Authorization) ([]byte, error) {
-	b = append(b, version)
+	b = append(b, versionRecords)
 	b = appendString(b, a.ID)
 	b = appendString(b, a.AccountID)
 	b = appendIdentifier(b, a.Identifier)
@@ -120,7 +120,7 @@ func authorizationSize(a *acme.Authorization) int {
 	for i := range a.Challenges {
 		c := &a.Challenges[i]
 		n += 4*lenRoom + len(c.ID) + len(c.Type) + len(c.Token) + len(c.Status) +
-			2*timeRoom + problemSize(c.Error)
+			2*timeRoom + problemSize(c.Error) + validationRecordsSize(c.ValidationRecords)
 	}
 	return n
 }
@@ -132,7 +132,56 @@ func appendChallenge(b []byte, c *acme.Challenge) ([]byte, error) {
 	b = appendString(b, string(c.Status))
 	b = appendTime(b, c.Validated)
 	b = appendTime(b, c.Queued)
-	return appendProblem(b, c.Error)
+	b, err := appendProblem(b, c.Error)
+	if err != nil {
+		return nil, err
+	}
+	b = appendCount(b, len(c.ValidationRecords))
+	for _, rec := range c.ValidationRecords {
+		b = appendString(b, rec.URL)
+		b = appendString(b, rec.Hostname)
+		b = appendString(b, rec.Port)
+		b = appendStrings(b, rec.AddressesResolved)
+		b = appendString(b, rec.AddressUsed)
+		b = appendCount(b, len(rec.Queries))
+		for _, q := range rec.Queries {
+			b = appendString(b, q.Name)
+			b = appendString(b, q.Type)
+			b = appendStrings(b, q.Answers)
+		}
+	}
+	return b, nil
+}
+
+func validationRecordsSize(recs []acme.ValidationRecord) int {
+	n := lenRoom
+	for _, rec := range recs {
+		n += 5*lenRoom + len(rec.URL) + len(rec.Hostname) + len(rec.Port) +
+			stringsSize(rec.AddressesResolved) + len(rec.AddressUsed)
+		for _, q := range rec.Queries {
+			n += 2*lenRoom + len(q.Name) + len(q.Type) + stringsSize(q.Answers)
+		}
+	}
+	return n
+}
+
+func readValidationRecord(r *reader) acme.ValidationRecord {
+	var rec acme.ValidationRecord
+	rec.URL = r.str("URL")
+	rec.Hostname = r.str("Hostname")
+	rec.Port = r.str("Port")
+	rec.AddressesResolved = list(r, "AddressesResolved", minString, readString)
+	rec.AddressUsed = r.str("AddressUsed")
+	rec.Queries = list(r, "Queries", minQuery, readDNSQuery)
+	return rec
+}
+
+func readDNSQuery(r *reader) acme.DNSQuery {
+	var q acme.DNSQuery
+	q.Name = r.str("Name")
+	q.Type = r.str("Type")
+	q.Answers = list(r, "Answers", minString, readString)
+	return q
 }
 
 func readChallenge(r *reader) acme.Challenge {
@@ -144,6 +193,9 @@ func readChallenge(r *reader) acme.Challenge {
 	c.Validated = r.time("Validated")
 	c.Queued = r.time("Queued")
 	c.Error = r.problem("Error")
+	if r.version >= versionRecords {
+		c.ValidationRecords = list(r, "ValidationRecords", minValidationRecord, readValidationRecord)
+	}
 	return c
 }
 
