@@ -37,17 +37,20 @@ func StartChallenge(a *Authorization, challengeID string, now time.Time) (bool, 
 	return true, nil
 }
 
-// FinishChallenge records a validation's result. A nil problem makes the
-// challenge and its authorization valid until validUntil; a problem makes
-// both invalid. The result of a stale job (challenge no longer processing)
-// is ignored and reported as false.
-func FinishChallenge(a *Authorization, challengeID string, prob *Problem, now, validUntil time.Time) bool {
+// FinishChallenge records a validation's outcome, with the records of what
+// it checked. A nil problem makes the challenge and its authorization valid
+// until validUntil; a problem makes both invalid. The outcome of a stale
+// job (challenge no longer processing) is ignored and reported as false.
+// There is no outcome for a validation that was not performed: its
+// challenge stays processing, and this is not called.
+func FinishChallenge(a *Authorization, challengeID string, v Validation, now, validUntil time.Time) bool {
 	ch := a.Challenge(challengeID)
 	if ch == nil || ch.Status != StatusProcessing || a.Status != StatusPending {
 		return false
 	}
-	if prob != nil {
-		ch.Status, ch.Error = StatusInvalid, prob
+	ch.ValidationRecords = v.Records
+	if v.Problem != nil {
+		ch.Status, ch.Error = StatusInvalid, v.Problem
 		a.Status = StatusInvalid
 		return true
 	}

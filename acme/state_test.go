@@ -71,6 +71,8 @@ func TestStartChallenge(t *testing.T) {
 
 func TestFinishChallenge(t *testing.T) {
 	validUntil := t0.Add(30 * 24 * time.Hour)
+	records := []ValidationRecord{{URL: "http://a.example/.well-known/acme-challenge/t", Hostname: "a.example", Port: "80",
+		AddressesResolved: []string{"192.0.2.1"}, AddressUsed: "192.0.2.1"}}
 	tests := []struct {
 		name       string
 		authz      Status
@@ -87,18 +89,25 @@ func TestFinishChallenge(t *testing.T) {
 		{"expired during validation", StatusPending, StatusProcessing, -time.Second, nil, true, StatusInvalid, StatusInvalid, t0.Add(-time.Second)},
 		{"stale job on valid", StatusValid, StatusValid, time.Hour, IncorrectResponse("no"), false, StatusValid, StatusValid, t0.Add(time.Hour)},
 		{"stale job on deactivated", StatusDeactivated, StatusProcessing, time.Hour, nil, false, StatusDeactivated, StatusProcessing, t0.Add(time.Hour)},
+		{"stale job on pending challenge", StatusPending, StatusPending, time.Hour, nil, false, StatusPending, StatusPending, t0.Add(time.Hour)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := authz(tt.authz, t0.Add(tt.expiry), tt.challenge)
-			if got := FinishChallenge(a, "c", tt.prob, t0, validUntil); got != tt.applied {
+			if got := FinishChallenge(a, "c", Validation{Records: records, Problem: tt.prob}, t0, validUntil); got != tt.applied {
 				t.Fatalf("applied = %v, want %v", got, tt.applied)
 			}
-			if a.Status != tt.wantAuthz || a.Challenges[0].Status != tt.wantCh || !a.Expires.Equal(tt.wantExpiry) {
-				t.Fatalf("got authz %s challenge %s expires %s; want %s %s %s", a.Status, a.Challenges[0].Status, a.Expires, tt.wantAuthz, tt.wantCh, tt.wantExpiry)
+			ch := a.Challenges[0]
+			if a.Status != tt.wantAuthz || ch.Status != tt.wantCh || !a.Expires.Equal(tt.wantExpiry) {
+				t.Fatalf("got authz %s challenge %s expires %s; want %s %s %s", a.Status, ch.Status, a.Expires, tt.wantAuthz, tt.wantCh, tt.wantExpiry)
 			}
-			if tt.applied && tt.wantCh == StatusInvalid && a.Challenges[0].Error == nil {
+			if tt.applied && tt.wantCh == StatusInvalid && ch.Error == nil {
 				t.Fatal("invalid challenge carries no error")
+			}
+			// The records are kept with every outcome recorded, and
+			// only then: a stale job's records are not this challenge's.
+			if got := len(ch.ValidationRecords); tt.applied != (got == len(records)) || !tt.applied && got != 0 {
+				t.Fatalf("challenge keeps %d validation records, applied %v", got, tt.applied)
 			}
 		})
 	}

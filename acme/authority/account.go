@@ -138,6 +138,11 @@ func (a *Authority) ChangeKey(ctx context.Context, acct *acme.Account, oldKey, n
 		if cur.KeyThumbprint != oldTP {
 			return acme.Malformed("oldKey is not the account's current key")
 		}
+		// §7.3.5: the new key must be new. Rolling over to the key in
+		// use would only log a key change that did not happen.
+		if newTP == cur.KeyThumbprint {
+			return acme.Malformed("the new key is the account's current key")
+		}
 		cur.Key, cur.KeyThumbprint = newJSON, newTP
 		return nil
 	})

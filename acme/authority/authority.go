@@ -69,6 +69,10 @@ type Config struct {
 	TermsOfService string
 	// JobTimeout bounds one validation or issuance job; default 30s.
 	JobTimeout time.Duration
+	// RetryBackoff is the first wait before asking the validator again
+	// after it did not perform a validation; it doubles on each try, up to
+	// 16 times itself, within JobTimeout. Default 250ms.
+	RetryBackoff time.Duration
 	// ValidationWait is how long a challenge response waits for its
 	// validation before answering "processing"; default 1s, negative: none.
 	ValidationWait time.Duration
@@ -107,6 +111,7 @@ func New(cfg Config) (*Authority, error) {
 	cfg.NonceRotation = max(cfg.NonceRotation, time.Millisecond) // epochs count milliseconds
 	setDefault(&cfg.JobTimeout, 30*time.Second)
 	setDefault(&cfg.FinalizeWait, 5*time.Second)
+	setDefault(&cfg.RetryBackoff, 250*time.Millisecond)
 	if cfg.ValidationWait == 0 {
 		cfg.ValidationWait = time.Second
 	}

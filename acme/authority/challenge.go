@@ -2,6 +2,10 @@ package authority
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
@@ -36,8 +40,13 @@ func (a *Authority) RespondChallenge(ctx context.Context, c *Caller, authzID, ch
 }
 
 // validate works one validation job on az, the authorization as stored,
-// for acct, its account, and returns the authorization with the result
-// recorded (nil if it could not be).
+// for acct, its account, and returns the authorization with the outcome
+// recorded. It returns nil when nothing was recorded: the validator could
+// not perform the validation before ctx ended, or the store failed. The
+// claim is then left unfinished, the challenge stays processing, and the
+// store's reclaim (Jobs.Consume, the one recovery path: DESIGN.md decision
+// 4) hands the job out again; our own capacity or deadlines never make a
+// challenge invalid.
 func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.Authorization, acct *acme.Account) *acme.Authorization {
 	log := a.log.With("authz", az.ID, "challenge", claim.Job.ChallengeID)
 	ch := az.Challenge(claim.Job.ChallengeID)
@@ -46,19 +55,19 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		return az
 	}
 	keyAuth := acme.KeyAuthorization(ch.Token, acct.KeyThumbprint)
-	out, err := a.cfg.Validator.Validate(ctx, acct.ID, ch.Type, az.Identifier, ch.Token, keyAuth)
-	prob := out.Problem
+	out, err := a.performValidation(ctx, acct.ID, ch, az.Identifier, keyAuth)
 	if err != nil {
-		// TODO(issue 12): not performed; retry instead of failing.
-		prob = acme.Connection("%v", err)
+		log.WarnContext(ctx, "validation not performed before the job's deadline; left for the store to hand out again",
+			"identifier", az.Identifier.Value, "type", ch.Type, "err", err)
+		return nil
 	}
-	if prob != nil {
-		prob = prob.For(az.Identifier)
+	if out.Problem != nil {
+		out.Problem = out.Problem.For(az.Identifier)
 	}
 	now := a.now()
 	var applied bool
 	rec, err := a.cfg.Store.UpdateAuthorization(ctx, az.ID, func(az *acme.Authorization) error {
-		applied = acme.FinishChallenge(az, claim.Job.ChallengeID, prob, now, now.Add(a.cfg.ValidAuthzLifetime))
+		applied = acme.FinishChallenge(az, claim.Job.ChallengeID, out, now, now.Add(a.cfg.ValidAuthzLifetime))
 		return nil
 	}, storage.From(az), storage.Finishing(claim))
 	if err != nil {
@@ -68,10 +77,80 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 	if !applied {
 		return rec // another worker recorded this job's result first
 	}
-	if prob != nil {
-		log.InfoContext(ctx, "validation failed", "identifier", az.Identifier.Value, "type", ch.Type, "problem", prob.Error())
-		return rec
+	// The trail of who proved control of what, from where.
+	attrs := []any{"account", acct.ID, "authz", az.ID, "identifier", az.Identifier.Value, "challenge", ch.ID,
+		"type", ch.Type, "outcome", rec.Status, "records", auditRecords(out.Records)}
+	if rc := rec.Challenge(ch.ID); rc != nil && rc.Error != nil {
+		attrs = append(attrs, "problem", rc.Error.Error())
 	}
-	log.InfoContext(ctx, "validation succeeded", "identifier", az.Identifier.Value, "type", ch.Type)
+	a.audit(ctx, "authorization.validate", attrs...)
 	return rec
+}
+
+// performValidation asks the validator until it performs the validation,
+// waiting between tries (RetryBackoff, doubling up to maxRetryBackoff, with
+// jitter so that jobs turned away together do not come back together). Its
+// error is the validator's last "not performed" once ctx has ended.
+func (a *Authority) performValidation(ctx context.Context, accountID string, ch *acme.Challenge, id acme.Identifier, keyAuth string) (acme.Validation, error) {
+	backoff := a.cfg.RetryBackoff
+	for try := 1; ; try++ {
+		out, err := a.cfg.Validator.Validate(ctx, accountID, ch.Type, id, ch.Token, keyAuth)
+		if err == nil {
+			return out, nil
+		}
+		wait := a.jitter(backoff)
+		a.log.DebugContext(ctx, "validation not performed; retrying", "challenge", ch.ID, "try", try, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return acme.Validation{}, fmt.Errorf("%w (after %d tries: %w)", context.Cause(ctx), try, err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, a.cfg.RetryBackoff*maxRetryBackoff)
+	}
+}
+
+// maxRetryBackoff bounds the wait between tries, as a multiple of
+// RetryBackoff.
+const maxRetryBackoff = 16
+
+// jitter returns a wait between d/2 and d.
+func (a *Authority) jitter(d time.Duration) time.Duration {
+	var b [8]byte
+	if d < 2 {
+		return d
+	}
+	if _, err := io.ReadFull(a.cfg.Rand, b[:]); err != nil {
+		return d
+	}
+	return d/2 + time.Duration(binary.BigEndian.Uint64(b[:])%uint64(d/2))
+}
+
+// auditRecord is a validation record as audit events carry it: the names
+// of the challenge JSON's validationRecord.
+type auditRecord struct {
+	URL               string          `json:"url,omitempty"`
+	Hostname          string          `json:"hostname,omitempty"`
+	Port              string          `json:"port,omitempty"`
+	AddressesResolved []string        `json:"addressesResolved,omitempty"`
+	AddressUsed       string          `json:"addressUsed,omitempty"`
+	DNSQueries        []auditDNSQuery `json:"dnsQueries,omitempty"`
+}
+
+type auditDNSQuery struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	Answers []string `json:"answers"`
+}
+
+func auditRecords(recs []acme.ValidationRecord) []auditRecord {
+	out := make([]auditRecord, len(recs))
+	for i, r := range recs {
+		out[i] = auditRecord{URL: r.URL, Hostname: r.Hostname, Port: r.Port, AddressesResolved: r.AddressesResolved, AddressUsed: r.AddressUsed}
+		for _, q := range r.Queries {
+			out[i].DNSQueries = append(out[i].DNSQueries, auditDNSQuery{Name: q.Name, Type: q.Type, Answers: q.Answers})
+		}
+	}
+	return out
 }
