@@ -69,8 +69,9 @@ func newEnv(t *testing.T) *env {
 }
 
 // startEnv serves the API over store, which the caller closes; ready is
-// /readyz's check (nil: always ready), log the server's (nil: discarded).
-func startEnv(t *testing.T, store authority.Store, ready func(context.Context) error, log *slog.Logger) *env {
+// /readyz's check (nil: always ready), log the server's (nil: discarded);
+// a validator given replaces the real one.
+func startEnv(t *testing.T, store authority.Store, ready func(context.Context) error, log *slog.Logger, validator ...authority.Validator) *env {
 	t.Helper()
 	dir := t.TempDir()
 	if err := ca.Init(dir, ca.Config{}); err != nil {
@@ -84,14 +85,18 @@ func startEnv(t *testing.T, store authority.Store, ready func(context.Context) e
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	e := &env{t: t, clock: &clock{now: time.Now()}, http01: challengetest.StartHTTP01(t), dns: challengetest.StartDNS(t)}
+	var v authority.Validator = challenges.New(challenges.Config{
+		Resolver: challenges.NewResolver(e.dns.Addr), HTTPPort: e.http01.Port, Timeout: 5 * time.Second,
+	})
+	if len(validator) > 0 {
+		v = validator[0]
+	}
 	auth, err := authority.New(authority.Config{
-		Store:  store,
-		Signer: signer,
-		Validator: challenges.New(challenges.Config{
-			Resolver: challenges.NewResolver(e.dns.Addr), HTTPPort: e.http01.Port, Timeout: 5 * time.Second,
-		}),
-		Now:    e.clock.Now,
-		Logger: log,
+		Store:     store,
+		Signer:    signer,
+		Validator: v,
+		Now:       e.clock.Now,
+		Logger:    log,
 	})
 	if err != nil {
 		t.Fatal(err)

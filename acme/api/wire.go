@@ -38,12 +38,31 @@ type wireAuthz struct {
 }
 
 type wireChallenge struct {
-	Type      acme.ChallengeType `json:"type"`
-	URL       string             `json:"url"`
-	Status    acme.Status        `json:"status"`
-	Token     string             `json:"token"`
-	Validated string             `json:"validated,omitempty"`
-	Error     *acme.Problem      `json:"error,omitempty"`
+	Type             acme.ChallengeType `json:"type"`
+	URL              string             `json:"url"`
+	Status           acme.Status        `json:"status"`
+	Token            string             `json:"token"`
+	Validated        string             `json:"validated,omitempty"`
+	Error            *acme.Problem      `json:"error,omitempty"`
+	ValidationRecord []wireRecord       `json:"validationRecord,omitempty"`
+}
+
+// wireRecord is one step of a challenge's validation, in the shape Let's
+// Encrypt shows (Boulder's core.ValidationRecord: port as a string), plus
+// dnsQueries: the DNS questions asked, with their answers.
+type wireRecord struct {
+	URL               string         `json:"url,omitempty"`
+	Hostname          string         `json:"hostname,omitempty"`
+	Port              string         `json:"port,omitempty"`
+	AddressesResolved []string       `json:"addressesResolved,omitempty"`
+	AddressUsed       string         `json:"addressUsed,omitempty"`
+	DNSQueries        []wireDNSQuery `json:"dnsQueries,omitempty"`
+}
+
+type wireDNSQuery struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	Answers []string `json:"answers"`
 }
 
 func timestamp(t time.Time) string {
@@ -90,5 +109,23 @@ func (s *Server) wireAuthz(a *acme.Authorization) wireAuthz {
 
 func (s *Server) wireChallenge(a *acme.Authorization, c *acme.Challenge) wireChallenge {
 	return wireChallenge{Type: c.Type, URL: s.challengeURL(a.ID, c.ID), Status: c.Status, Token: c.Token,
-		Validated: timestamp(c.Validated), Error: c.Error}
+		Validated: timestamp(c.Validated), Error: c.Error, ValidationRecord: wireRecords(c.ValidationRecords)}
+}
+
+func wireRecords(recs []acme.ValidationRecord) []wireRecord {
+	if len(recs) == 0 {
+		return nil
+	}
+	out := make([]wireRecord, len(recs))
+	for i, r := range recs {
+		out[i] = wireRecord{URL: r.URL, Hostname: r.Hostname, Port: r.Port, AddressesResolved: r.AddressesResolved, AddressUsed: r.AddressUsed}
+		for _, q := range r.Queries {
+			answers := q.Answers
+			if answers == nil {
+				answers = []string{} // a query that found nothing shows "answers": []
+			}
+			out[i].DNSQueries = append(out[i].DNSQueries, wireDNSQuery{Name: q.Name, Type: q.Type, Answers: answers})
+		}
+	}
+	return out
 }
