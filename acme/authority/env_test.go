@@ -123,6 +123,18 @@ func (f *fakeSigner) Sign(ctx context.Context, req ca.Request) (*ca.Issued, erro
 		ChainPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
 
+func (f *fakeSigner) setFail(fail bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = fail
+}
+
+func (f *fakeSigner) signedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.signed
+}
+
 // syncBuffer is a log sink the job goroutines and the test share.
 type syncBuffer struct {
 	mu  sync.Mutex
