@@ -209,6 +209,9 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, r *htt
 		return nil, acme.TooLarge("request body exceeds %d bytes", maxBody)
 	}
 	if err != nil {
+		// A body cut short is a client that hung up (or a broken one):
+		// its business, logged at debug.
+		s.log.DebugContext(ctx, "client went away while sending the request", "method", r.Method, "path", r.URL.Path, "err", err)
 		return nil, acme.Malformed("reading request body: %v", err)
 	}
 	p, err := parseJWS(body)

@@ -26,7 +26,16 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	s.write(w, body)
+}
+
+// write sends a response body. It fails only when the client hung up (a
+// broken pipe, a reset), which is logged at debug: that is the client's
+// business, not an operator's.
+func (s *Server) write(w http.ResponseWriter, body []byte) {
+	if _, err := w.Write(body); err != nil {
+		s.log.Debug("client went away while the response was written", "err", err)
+	}
 }
 
 // writeError translates any error into a problem document, once, here
@@ -37,6 +46,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var inUse *authority.KeyInUseError
 	switch {
 	case errors.As(err, &prob):
+	case clientGone(r, err):
+		// Whatever is written goes nowhere; the answer is still a
+		// problem, as a client never gets an unknown error's detail.
+		s.log.DebugContext(r.Context(), "client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		prob = acme.ServerInternal("request canceled")
 	case errors.As(err, &inUse):
 		w.Header().Set("Location", s.baseURL+accountPath+inUse.AccountID)
 		prob = acme.Conflict("the new key is already in use by another account")
@@ -56,5 +70,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body, _ := json.Marshal(prob)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(prob.Status)
-	_, _ = w.Write(body)
+	s.write(w, body)
 }

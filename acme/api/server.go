@@ -153,6 +153,10 @@ func (s *Server) replayNonceOnPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setNonce(w http.ResponseWriter, r *http.Request) {
 	n, err := s.auth.NewNonce(r.Context())
 	if err != nil {
+		if clientGone(r, err) {
+			s.log.DebugContext(r.Context(), "client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+			return
+		}
 		s.log.ErrorContext(r.Context(), "issue nonce", "err", err)
 		return
 	}
