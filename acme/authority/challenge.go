@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -79,7 +80,7 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 	}
 	// The trail of who proved control of what, from where.
 	attrs := []any{"account", acct.ID, "authz", az.ID, "identifier", az.Identifier.Value, "challenge", ch.ID,
-		"type", ch.Type, "outcome", rec.Status, "records", auditRecords(out.Records)}
+		"type", ch.Type, "outcome", rec.Status, "records", newAuditRecords(out.Records)}
 	if rc := rec.Challenge(ch.ID); rc != nil && rc.Error != nil {
 		attrs = append(attrs, "problem", rc.Error.Error())
 	}
@@ -144,8 +145,16 @@ type auditDNSQuery struct {
 	Answers []string `json:"answers"`
 }
 
-func auditRecords(recs []acme.ValidationRecord) []auditRecord {
-	out := make([]auditRecord, len(recs))
+// auditRecords is how the records appear in the log: a JSON array under
+// the JSON handler and, as JSON text, under the text handler (whose
+// default rendering of structs drops the field names).
+type auditRecords []auditRecord
+
+func (r auditRecords) MarshalJSON() ([]byte, error) { return json.Marshal([]auditRecord(r)) }
+func (r auditRecords) MarshalText() ([]byte, error) { return r.MarshalJSON() }
+
+func newAuditRecords(recs []acme.ValidationRecord) auditRecords {
+	out := make(auditRecords, len(recs))
 	for i, r := range recs {
 		out[i] = auditRecord{URL: r.URL, Hostname: r.Hostname, Port: r.Port, AddressesResolved: r.AddressesResolved, AddressUsed: r.AddressUsed}
 		for _, q := range r.Queries {

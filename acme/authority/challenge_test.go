@@ -2,6 +2,8 @@ package authority_test
 
 import (
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,5 +193,26 @@ func TestRespondChallengeRefusals(t *testing.T) {
 			_, err := e.a.RespondChallenge(t.Context(), authority.CallerOf(tt.by), tt.authz, tt.chID)
 			wantProblem(t, "RespondChallenge", err, tt.want)
 		})
+	}
+}
+
+// TestAuditRecordsInTextLog: under the text handler acmed logs with, the
+// audit event's records are JSON text with their field names, not Go's
+// rendering of a struct.
+func TestAuditRecordsInTextLog(t *testing.T) {
+	logs := &syncBuffer{}
+	e := newEnv(t, func(c *authority.Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	acct := e.account(t)
+	e.val.set(0, acme.Validation{Records: httpRecords})
+	az := e.order(t, acct, "a.example").Authzs[0]
+	e.respond(t, acct, az, acme.ChallengeHTTP01)
+	e.waitAuthz(t, acct, az.ID, acme.StatusValid)
+	e.a.Drain()
+	logs.mu.Lock()
+	text := logs.buf.String()
+	logs.mu.Unlock()
+	want := `records="[{\"url\":\"http://a.example/.well-known/acme-challenge/x\",\"hostname\":\"a.example\",\"port\":\"80\",\"addressesResolved\":[\"192.0.2.1\",\"2001:db8::1\"],\"addressUsed\":\"192.0.2.1\"}`
+	if !strings.Contains(text, "event=authorization.validate") || !strings.Contains(text, want) {
+		t.Fatalf("text log lacks the audit event with its records (%s):\n%s", want, text)
 	}
 }
