@@ -55,12 +55,18 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		a.finish(ctx, claim) // a job whose result is already recorded
 		return az
 	}
-	keyAuth := acme.KeyAuthorization(ch.Token, acct.KeyThumbprint)
-	out, err := a.performValidation(ctx, acct.ID, ch, az.Identifier, keyAuth)
-	if err != nil {
-		log.WarnContext(ctx, "validation not performed before the job's deadline; left for the store to hand out again",
-			"identifier", az.Identifier.Value, "type", ch.Type, "err", err)
-		return nil
+	// A job handed out again and again, its validation never performed,
+	// ends when its authorization expires: FinishChallenge records that
+	// as the outcome, without a validation.
+	var out acme.Validation
+	if a.now().Before(az.Expires) {
+		keyAuth := acme.KeyAuthorization(ch.Token, acct.KeyThumbprint)
+		var err error
+		if out, err = a.performValidation(ctx, acct.ID, ch, az.Identifier, keyAuth); err != nil {
+			log.WarnContext(ctx, "validation not performed before the job's deadline; left for the store to hand out again",
+				"identifier", az.Identifier.Value, "type", ch.Type, "err", err)
+			return nil
+		}
 	}
 	if out.Problem != nil {
 		out.Problem = out.Problem.For(az.Identifier)

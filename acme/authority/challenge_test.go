@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,5 +215,47 @@ func TestAuditRecordsInTextLog(t *testing.T) {
 	want := `records="[{\"url\":\"http://a.example/.well-known/acme-challenge/x\",\"hostname\":\"a.example\",\"port\":\"80\",\"addressesResolved\":[\"192.0.2.1\",\"2001:db8::1\"],\"addressUsed\":\"192.0.2.1\"}`
 	if !strings.Contains(text, "event=authorization.validate") || !strings.Contains(text, want) {
 		t.Fatalf("text log lacks the audit event with its records (%s):\n%s", want, text)
+	}
+}
+
+// TestValidationNeverPerformedEndsAtExpiry: a job whose validation was
+// never performed, handed out after its authorization expired, records
+// the expiry without asking the validator, so it is not handed out for
+// ever.
+func TestValidationNeverPerformedEndsAtExpiry(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	e := newEnv(t, func(c *authority.Config) {
+		c.JobTimeout, c.ValidationWait, c.Now = 20*time.Millisecond, -1, now
+	})
+	acct := e.account(t)
+	e.val.set(-1, acme.Validation{})
+	az := e.order(t, acct, "a.example").Authzs[0]
+	e.respond(t, acct, az, acme.ChallengeHTTP01)
+	e.a.Drain()
+
+	offset.Store(int64(25 * time.Hour)) // past the authorization's expiry
+	e.val.set(0, acme.Validation{Records: httpRecords})
+	e.restart(t)
+	e.run(t)
+	deadline := time.Now().Add(waitFor)
+	for {
+		stored, err := e.store.Authorization(t.Context(), az.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.Status != acme.StatusPending {
+			if stored.Status != acme.StatusInvalid || !errors.Is(stored.Challenges[0].Error, acme.ErrMalformed) {
+				t.Fatalf("authorization %s, challenge error %v; want invalid, expired", stored.Status, stored.Challenges[0].Error)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("authorization still pending after %v", waitFor)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := e.val.callCount(); n != 0 {
+		t.Fatalf("the validator was asked %d times about an expired authorization", n)
 	}
 }
