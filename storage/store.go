@@ -152,10 +152,16 @@ type Jobs interface {
 	// Consume calls handle for each claimed job its holder stopped short
 	// of finishing, until ctx ends: Redis hands over jobs left unfinished
 	// longer than its reclaim time, the embedded store those left in the
-	// file by an earlier run. handle must finish the claim (or leave it to
+	// file by an earlier run and those Released in this one. handle must finish the claim (or leave it to
 	// be handed out again), and must be safe to run for a job whose result
 	// another holder already recorded.
 	Consume(ctx context.Context, handle func(context.Context, Claim)) error
+	// Release gives back a claim whose work its holder could not do (a
+	// validation not performed by the job's deadline), so that Consume
+	// hands the job out again: on Redis once the claim has gone
+	// unfinished for the reclaim time, as for a holder that died; on the
+	// embedded store at once, as no other process would ever take it.
+	Release(ctx context.Context, c Claim) error
 }
 
 // Option adds work to a compare-and-set update. Each is done in the same

@@ -44,10 +44,11 @@ func (a *Authority) RespondChallenge(ctx context.Context, c *Caller, authzID, ch
 // for acct, its account, and returns the authorization with the outcome
 // recorded. It returns nil when nothing was recorded: the validator could
 // not perform the validation before ctx ended, or the store failed. The
-// claim is then left unfinished, the challenge stays processing, and the
-// store's reclaim (Jobs.Consume, the one recovery path: DESIGN.md decision
-// 4) hands the job out again; our own capacity or deadlines never make a
-// challenge invalid.
+// claim is then left unfinished (released, when the validation was not
+// performed), the challenge stays processing, and the store's reclaim
+// (Jobs.Consume, the one recovery path: DESIGN.md decision 4) hands the
+// job out again; our own capacity or deadlines never make a challenge
+// invalid.
 func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.Authorization, acct *acme.Account) *acme.Authorization {
 	log := a.log.With("authz", az.ID, "challenge", claim.Job.ChallengeID)
 	ch := az.Challenge(claim.Job.ChallengeID)
@@ -63,8 +64,11 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		keyAuth := acme.KeyAuthorization(ch.Token, acct.KeyThumbprint)
 		var err error
 		if out, err = a.performValidation(ctx, acct.ID, ch, az.Identifier, keyAuth); err != nil {
-			log.WarnContext(ctx, "validation not performed before the job's deadline; left for the store to hand out again",
+			log.WarnContext(ctx, "validation not performed before the job's deadline; the store hands it out again",
 				"identifier", az.Identifier.Value, "type", ch.Type, "err", err)
+			if err := a.cfg.Store.Release(context.WithoutCancel(ctx), claim); err != nil {
+				log.ErrorContext(ctx, "release validation job", "err", err)
+			}
 			return nil
 		}
 	}

@@ -168,6 +168,26 @@ func TestValidationNotPerformedBeforeTheDeadline(t *testing.T) {
 	}
 }
 
+// TestValidationNotPerformedIsHandedOutAgain: on the embedded store too,
+// a job whose validation was not performed by its deadline is released
+// and handed out again by the running worker, until it is performed; no
+// restart needed.
+func TestValidationNotPerformedIsHandedOutAgain(t *testing.T) {
+	e := newEnv(t, func(c *authority.Config) {
+		// One try per job: the wait before a second outlasts the job.
+		c.JobTimeout, c.RetryBackoff, c.ValidationWait = 50*time.Millisecond, time.Hour, -1
+	})
+	e.run(t)
+	acct := e.account(t)
+	e.val.set(2, acme.Validation{Records: httpRecords}) // each try outlasts its job's deadline
+	az := e.order(t, acct, "a.example").Authzs[0]
+	e.respond(t, acct, az, acme.ChallengeHTTP01)
+	e.waitAuthz(t, acct, az.ID, acme.StatusValid)
+	if n := e.val.callCount(); n != 3 {
+		t.Fatalf("validator asked %d times, want 3 (two not performed, then valid)", n)
+	}
+}
+
 // TestRespondChallengeRefusals: what a response may not do.
 func TestRespondChallengeRefusals(t *testing.T) {
 	e := newEnv(t, nil)

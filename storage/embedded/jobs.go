@@ -56,11 +56,51 @@ func (s *Store) Finish(ctx context.Context, c storage.Claim) error {
 	return s.db.Batch(func(tx *bolt.Tx) error { return finishJob(tx, c) })
 }
 
-// Consume hands out the jobs an earlier run left in the file, running up to
-// Config.Workers handlers at once, then waits for ctx to end. Those are the
-// only unfinished claims it can find: a job queued since Open is held by the
-// request that queued it in this process, which runs and finishes it, and
-// one store file serves one process. So it hands out records up to the
+// Release hands c to Consume again: its holder in this process gave it up
+// unfinished. Its record stays in the file, so a restart in between still
+// finds it.
+func (s *Store) Release(ctx context.Context, c storage.Claim) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.ID == "" {
+		return nil
+	}
+	s.released.mu.Lock()
+	s.released.claims = append(s.released.claims, c)
+	s.released.mu.Unlock()
+	select {
+	case s.released.ready <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+	return nil
+}
+
+// releasedJobs are claims given back by their holders in this process,
+// for Consume to hand out again.
+type releasedJobs struct {
+	mu     sync.Mutex
+	claims []storage.Claim
+	ready  chan struct{} // capacity 1: Consume has claims to take
+}
+
+func newReleasedJobs() releasedJobs { return releasedJobs{ready: make(chan struct{}, 1)} }
+
+// take returns the claims released so far and forgets them.
+func (r *releasedJobs) take() []storage.Claim {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.claims
+	r.claims = nil
+	return out
+}
+
+// Consume hands out the jobs an earlier run left in the file, and then
+// those released in this run, running up to Config.Workers handlers at
+// once, until ctx ends. Those are the only unfinished claims it can find: a
+// job queued since Open is held by the request that queued it in this
+// process, which runs and finishes it or releases it, and one store file
+// serves one process. So from the file it hands out records up to the
 // sequence the bucket had at Open, never later ones. Records stay in the
 // file until handle (or anyone) finishes their claim, so a handler cut
 // short leaves its job for the next run.
@@ -86,8 +126,8 @@ func (s *Store) Consume(parent context.Context, handle func(context.Context, sto
 	return context.Cause(ctx)
 }
 
-// dispatch hands out the leftover jobs in sequence order, then waits until
-// ctx ends or the store closes.
+// dispatch hands out the leftover jobs in sequence order, then the
+// released ones as they come, until ctx ends or the store closes.
 func (s *Store) dispatch(ctx context.Context, wg *sync.WaitGroup, handle func(context.Context, storage.Claim)) error {
 	slots := make(chan struct{}, s.workers)
 	var after uint64
@@ -116,21 +156,40 @@ func (s *Store) dispatch(ctx context.Context, wg *sync.WaitGroup, handle func(co
 			break
 		}
 		after = seq
-		wg.Go(func() {
-			defer func() { <-slots }()
-			// A job that meets a damaged page is logged and left in the
-			// file; the process, and its other work, carry on.
-			if err := protect(func() error { handle(ctx, claim); return nil }); err != nil {
-				s.log.Error("embedded store: job failed", "file", s.path, "job", claim.Job, "err", err)
+		s.run(ctx, wg, slots, handle, claim)
+	}
+	<-slots // the slot taken for a leftover that was not there
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.closed:
+			return errClosed
+		case <-s.released.ready:
+		}
+		for _, claim := range s.released.take() {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			case <-s.closed:
+				return errClosed
 			}
-		})
+			s.run(ctx, wg, slots, handle, claim)
+		}
 	}
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-s.closed:
-		return errClosed
-	}
+}
+
+// run handles claim in a goroutine holding one of slots.
+func (s *Store) run(ctx context.Context, wg *sync.WaitGroup, slots chan struct{}, handle func(context.Context, storage.Claim), claim storage.Claim) {
+	wg.Go(func() {
+		defer func() { <-slots }()
+		// A job that meets a damaged page is logged and left in the
+		// file; the process, and its other work, carry on.
+		if err := protect(func() error { handle(ctx, claim); return nil }); err != nil {
+			s.log.Error("embedded store: job failed", "file", s.path, "job", claim.Job, "err", err)
+		}
+	})
 }
 
 // nextLeftover returns the first job record after sequence after, if it

@@ -135,6 +135,49 @@ func TestConsumeSkipsJobsQueuedSinceOpen(t *testing.T) {
 	}
 }
 
+// TestConsumeHandsOutReleased: a claim its holder in this process gave
+// back (a validation not performed by its deadline) is handed out again,
+// after the leftovers, and only once.
+func TestConsumeHandsOutReleased(t *testing.T) {
+	s := openTest(t, withLeftovers(t, 1), Config{})
+	seq := queueRaw(t, s, storage.Job{AuthzID: "held"})
+	released := storage.Claim{Job: storage.Job{AuthzID: "held"}, ID: claimID(seq)}
+
+	got := make(chan storage.Claim, 4)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Consume(ctx, func(_ context.Context, c storage.Claim) { got <- c }) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	next := func() storage.Claim {
+		t.Helper()
+		select {
+		case c := <-got:
+			return c
+		case <-time.After(waitTimeout):
+			t.Fatal("Consume handed out nothing")
+			return storage.Claim{}
+		}
+	}
+	if c := next(); c.Job.AuthzID != "0" {
+		t.Fatalf("first handed out %+v, want the leftover", c)
+	}
+	if err := s.Release(t.Context(), released); err != nil {
+		t.Fatal(err)
+	}
+	if c := next(); c != released {
+		t.Fatalf("handed out %+v, want the released %+v", c, released)
+	}
+	if err := s.Release(t.Context(), storage.Claim{}); err != nil {
+		t.Fatalf("Release of a zero claim: %v", err)
+	}
+	select {
+	case c := <-got:
+		t.Fatalf("handed out %+v again", c)
+	default:
+	}
+}
+
 // TestQueueInRetriedBatch: bbolt re-runs the updates of a batch one of them
 // failed, with the job sequence rolled back, so claims must name the
 // records of the run that committed. Failing updates among concurrent ones

@@ -84,6 +84,7 @@ type Store struct {
 	// were left by an earlier run, later ones are claimed in this one.
 	leftovers uint64
 	consuming atomic.Bool
+	released  releasedJobs
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -164,6 +165,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		keep:      storage.Retention{Finished: cfg.Retention, Grace: cfg.Grace},
 		nonces:    newNonces(),
 		leftovers: leftovers,
+		released:  newReleasedJobs(),
 		closed:    make(chan struct{}),
 	}
 	if cfg.SweepEvery > 0 {

@@ -22,6 +22,15 @@ const (
 	maxBackoff = time.Second
 )
 
+// Release leaves c pending with this consumer: XAUTOCLAIM hands it to
+// some replica's Consume once it has been idle for the reclaim time, the
+// same way as a job whose holder died, so a released job waits that long
+// before it is tried again (by then usually it has: the job's deadline is
+// as long).
+func (s *Store) Release(ctx context.Context, c storage.Claim) error {
+	return ctx.Err()
+}
+
 // Finish acknowledges and deletes a claimed job.
 func (s *Store) Finish(ctx context.Context, c storage.Claim) error {
 	if c.ID == "" {
