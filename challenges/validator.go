@@ -70,8 +70,8 @@ type Validator struct {
 	maxBody      int64
 	blocked      []netip.Prefix
 	gate         *gate // admits validations within MaxConcurrent and MaxPerAccount
-	// queued, when set, is called as a validation starts waiting for a
-	// slot: tests learn of it without sleeping.
+	// queued, when set, is called as a validation starts waiting, for its
+	// account's turn or for a slot: tests learn of it without sleeping.
 	queued func()
 }
 
