@@ -232,7 +232,7 @@ func TestMaxConcurrent(t *testing.T) {
 				case <-r.Context().Done():
 				}
 			}))
-			v := New(Config{Resolver: NewResolver(startDNS(t, &testZone{})), HTTPPort: port, MaxConcurrent: tc.maxConcurrent})
+			v := New(Config{Resolver: NewResolver(startDNS(t, &testZone{})), HTTPPort: port, MaxConcurrent: tc.maxConcurrent, MaxPerAccount: -1})
 			queued := make(chan struct{}, 2)
 			v.queued = func() { queued <- struct{}{} }
 
@@ -289,16 +289,41 @@ func TestValidateNoSlot(t *testing.T) {
 			},
 			want: context.DeadlineExceeded,
 		},
+		{
+			// A slot freed now would leave less than a full validation
+			// before the deadline: the wait ends at once.
+			name: "deadline nearer than one timeout",
+			ctx: func(t *testing.T, v *Validator) context.Context {
+				ctx, cancel := context.WithTimeout(t.Context(), v.timeout/2)
+				t.Cleanup(cancel)
+				return ctx
+			},
+			want: context.DeadlineExceeded,
+		},
+		{
+			// The wait itself runs out, one timeout before the deadline.
+			name: "no slot before the deadline",
+			ctx: func(t *testing.T, v *Validator) context.Context {
+				v.timeout = 50 * time.Millisecond
+				ctx, cancel := context.WithTimeout(t.Context(), 4*v.timeout)
+				t.Cleanup(cancel)
+				return ctx
+			},
+			want: context.DeadlineExceeded,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v := New(Config{Resolver: failResolver{t}, MaxConcurrent: 1, Dialer: guardDialer(t)})
-			// The only slot is taken for the whole test.
-			v.slots <- struct{}{}
-			t.Cleanup(func() { <-v.slots })
+			// The only slot is taken, by another account, for the whole test.
+			release, err := v.gate.acquire(t.Context(), "other-account")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(release)
 			id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
 
-			err := validateErr(v, tc.ctx(t, v), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
+			err = validateErr(v, tc.ctx(t, v), acme.ChallengeHTTP01, id, testToken, testKeyAuth)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Validate = %v, want %v", err, tc.want)
 			}

@@ -43,6 +43,10 @@ type Config struct {
 	// of this Validator; the others wait for a slot. 0 → 64, negative → no
 	// cap.
 	MaxConcurrent int
+	// MaxPerAccount caps one account's validations in progress; its others
+	// wait without holding a slot (see gate). 0 → max(1, MaxConcurrent/8)
+	// (no cap when MaxConcurrent is not capped either), negative → no cap.
+	MaxPerAccount int
 }
 
 const (
@@ -65,9 +69,9 @@ type Validator struct {
 	maxRedirects int
 	maxBody      int64
 	blocked      []netip.Prefix
-	slots        chan struct{} // one token per validation in progress; nil: no cap
-	// queued, when set, is called as a validation starts waiting for a
-	// slot: tests learn of it without sleeping.
+	gate         *gate // admits validations within MaxConcurrent and MaxPerAccount
+	// queued, when set, is called as a validation starts waiting, for its
+	// account's turn or for a slot: tests learn of it without sleeping.
 	queued func()
 }
 
@@ -108,11 +112,20 @@ func New(cfg Config) *Validator {
 	if v.blocked == nil {
 		v.blocked = DefaultBlockedNetworks()
 	}
-	switch n := cfg.MaxConcurrent; {
-	case n == 0:
-		v.slots = make(chan struct{}, defaultMaxConcurrent)
-	case n > 0:
-		v.slots = make(chan struct{}, n)
+	total := cfg.MaxConcurrent
+	if total == 0 {
+		total = defaultMaxConcurrent
+	}
+	perAccount := cfg.MaxPerAccount
+	if perAccount == 0 && total > 0 {
+		perAccount = DefaultMaxPerAccount(total)
+	}
+	v.gate = newGate(total, perAccount)
+	// Read at call time: tests set v.queued after New.
+	v.gate.queued = func(string, bool) {
+		if v.queued != nil {
+			v.queued()
+		}
 	}
 	return v
 }
@@ -134,12 +147,12 @@ type method func(ctx context.Context, id acme.Identifier, token, keyAuth string)
 // the error wraps ctx.Err() and is not a problem. The validation did not
 // happen, so the challenge must not be failed for it; the job should be
 // retried instead.
-func (v *Validator) check(ctx context.Context, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) error {
+func (v *Validator) check(ctx context.Context, accountID string, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) error {
 	validate, p := v.method(typ, id)
 	if p != nil {
 		return p.For(id)
 	}
-	release, err := v.acquire(ctx)
+	release, err := v.acquire(ctx, accountID)
 	if err != nil {
 		return fmt.Errorf("challenges: %s validation of %s not started: %w", typ, id.Value, err)
 	}
@@ -160,7 +173,7 @@ func (v *Validator) check(ctx context.Context, typ acme.ChallengeType, id acme.I
 // Validate checks one challenge for accountID and returns its outcome;
 // an error means the validation was not performed (see check).
 func (v *Validator) Validate(ctx context.Context, accountID string, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) (acme.Validation, error) {
-	err := v.check(ctx, typ, id, token, keyAuthorization)
+	err := v.check(ctx, accountID, typ, id, token, keyAuthorization)
 	var p *acme.Problem
 	if errors.As(err, &p) {
 		return acme.Validation{Problem: p}, nil
@@ -190,28 +203,34 @@ func (v *Validator) method(typ acme.ChallengeType, id acme.Identifier) (method, 
 	}
 }
 
-// acquire waits for a validation slot, or for ctx to end.
-func (v *Validator) acquire(ctx context.Context) (release func(), err error) {
-	if v.slots == nil {
-		return func() {}, nil
-	}
+// DefaultMaxPerAccount is the per-account cap for a validator running at
+// most maxConcurrent validations: an eighth of them, at least one. Small
+// enough that eight accounts flooding at once still leave room, large
+// enough that an account's order of a few names validates in parallel.
+func DefaultMaxPerAccount(maxConcurrent int) int {
+	return max(1, maxConcurrent/8)
+}
+
+// acquire waits until accountID may run one more validation (see gate),
+// or until ctx ends. The wait ends a full timeout before ctx's deadline: a
+// validation that starts later would be cut short by the deadline and fail
+// for our lack of capacity, not for anything the target did. Either way
+// the error is "not performed", never a problem.
+func (v *Validator) acquire(ctx context.Context, accountID string) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	select {
-	case v.slots <- struct{}{}:
-		return func() { <-v.slots }, nil
-	default:
+	wait := ctx
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithDeadline(ctx, d.Add(-v.timeout))
+		defer cancel()
 	}
-	if v.queued != nil {
-		v.queued()
+	release, err = v.gate.acquire(wait, accountID)
+	if err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("no capacity with %s left before the deadline: %w", v.timeout, err)
 	}
-	select {
-	case v.slots <- struct{}{}:
-		return func() { <-v.slots }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return release, err
 }
 
 // validDNSName reports whether d is a name a query can be built from:

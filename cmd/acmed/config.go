@@ -49,6 +49,7 @@ type config struct {
 	ValidationMaxRedirects  int
 	ValidationMaxBody       int64
 	ValidationMaxConcurrent int
+	ValidationMaxPerAccount int // 0: challenges.DefaultMaxPerAccount
 	ValidationBlocked       stringList
 }
 
@@ -84,6 +85,8 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.IntVar(&c.ValidationMaxRedirects, "validation-max-redirects", 10, "redirects http-01 follows")
 	fs.Int64Var(&c.ValidationMaxBody, "validation-max-body", 64<<10, "bytes of an http-01 response read at most")
 	fs.IntVar(&c.ValidationMaxConcurrent, "validation-max-concurrent", 64, "validations one replica runs at once")
+	fs.IntVar(&c.ValidationMaxPerAccount, "validation-max-per-account", 0,
+		"validations of one account one replica runs at once; the account's others wait without taking a slot (0: max(1, --validation-max-concurrent/8))")
 	fs.Var(&c.ValidationBlocked, "validation-blocked-networks",
 		"CIDRs validation never connects to; repeatable; replaces the default link-local, unspecified and multicast ranges (\"none\" blocks nothing)")
 	fs.DurationVar(&c.CertValidity, "cert-validity", 168*time.Hour, "lifetime of issued certificates")
@@ -197,6 +200,9 @@ func (c config) check() error {
 	}
 	if c.ValidationTimeout <= 0 || c.ValidationMaxConcurrent <= 0 || c.ValidationMaxBody <= 0 || c.ValidationMaxRedirects < 0 {
 		return errors.New("--validation-timeout, --validation-max-concurrent and --validation-max-body must be positive, --validation-max-redirects not negative")
+	}
+	if c.ValidationMaxPerAccount < 0 {
+		return fmt.Errorf("--validation-max-per-account %d: must not be negative (0: an eighth of --validation-max-concurrent)", c.ValidationMaxPerAccount)
 	}
 	if _, err := c.blockedNetworks(); err != nil {
 		return err

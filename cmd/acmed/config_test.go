@@ -93,6 +93,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--resolver", "10.0.0.1"}, nil, `--resolver "10.0.0.1"`},
 		{[]string{"--validation-blocked-networks", "10.0.0.0/33"}, nil, `--validation-blocked-networks "10.0.0.0/33"`},
 		{[]string{"--validation-timeout", "0s"}, nil, "--validation-timeout"},
+		{[]string{"--validation-max-per-account", "-1"}, nil, "--validation-max-per-account -1"},
+		{[]string{"--validation-max-per-account", "many"}, nil, "-validation-max-per-account"},
+		{nil, map[string]string{"ACMED_VALIDATION_MAX_PER_ACCOUNT": "-2"}, "--validation-max-per-account -2"},
 		{[]string{"--store-min-replicas", "-1"}, nil, "-store-min-replicas"},
 		{[]string{"--store-min-replicas", "all"}, nil, "-store-min-replicas"},
 		{nil, map[string]string{"ACMED_STORE_MIN_REPLICAS": "two"}, "ACMED_STORE_MIN_REPLICAS"},
@@ -142,6 +145,30 @@ func TestRunErrors(t *testing.T) {
 		err := run(ctx, tt.args, &out, &out, env(nil))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("run(%q) = %v; want error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// --validation-max-per-account is 0 (the validator derives it from
+// --validation-max-concurrent) unless a flag, variable or file key sets it.
+func TestConfigMaxPerAccount(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "acmed.yaml")
+	if err := os.WriteFile(file, []byte("validation-max-per-account: 4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{nil, nil, 0},
+		{[]string{"--validation-max-per-account", "2"}, nil, 2},
+		{nil, map[string]string{"ACMED_VALIDATION_MAX_PER_ACCOUNT": "3"}, 3},
+		{[]string{"--config", file}, nil, 4},
+	} {
+		c, err := loadConfig("serve", tt.args, env(tt.env))
+		if err != nil || c.ValidationMaxPerAccount != tt.want {
+			t.Errorf("loadConfig(%q, %v): %v, max per account %d, want %d", tt.args, tt.env, err, c.ValidationMaxPerAccount, tt.want)
 		}
 	}
 }

@@ -86,7 +86,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		Validator: challenges.New(challenges.Config{
 			Resolver: challenges.NewResolver(c.Resolvers...), HTTPPort: c.HTTP01Port, TLSALPNPort: c.TLSALPN01Port,
 			Timeout: c.ValidationTimeout, MaxRedirects: redirects, MaxBody: c.ValidationMaxBody,
-			MaxConcurrent: c.ValidationMaxConcurrent, BlockedNetworks: blocked,
+			MaxConcurrent: c.ValidationMaxConcurrent, MaxPerAccount: c.ValidationMaxPerAccount, BlockedNetworks: blocked,
 		}),
 		Logger:            log,
 		CertValidity:      c.CertValidity,

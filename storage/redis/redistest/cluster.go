@@ -63,12 +63,12 @@ func StartCluster(t testing.TB) *Cluster {
 	}
 	waitFor(t, clusterTimeout, c.Nodes, func() error {
 		for _, n := range c.Nodes {
-			info, err := doString(n.Addr, "CLUSTER", "INFO")
+			text, err := info(n.Addr, "cluster info")
 			if err != nil {
 				return fmt.Errorf("%s: CLUSTER INFO: %w", n.Addr, err)
 			}
 			for k, v := range want {
-				if got := infoField(info, k); got != v {
+				if got := infoField(text, k); got != v {
 					return fmt.Errorf("%s: %s is %q, want %q", n.Addr, k, got, v)
 				}
 			}

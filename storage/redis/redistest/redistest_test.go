@@ -1,17 +1,20 @@
 package redistest
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func TestStartPing(t *testing.T) {
 	t.Parallel()
 	s := Start(t)
-	if got, err := doString(s.Addr, "PING"); err != nil || got != "PONG" {
-		t.Fatalf("PING %s = %q, %v", s.Addr, got, err)
+	if err := ping(s.Addr); err != nil {
+		t.Fatalf("PING %s: %v", s.Addr, err)
 	}
 }
 
@@ -21,24 +24,24 @@ func TestRestartWithAOFKeepsKey(t *testing.T) {
 	if s.Dir == "" || s.PID() == 0 {
 		t.Fatalf("WithAOF gave a server that is not its own: %+v", s)
 	}
-	if _, err := do(s.Addr, "SET", "k", "v"); err != nil {
+	if err := set(s.Addr, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
 	addr, pid := s.Addr, s.PID()
 	s.Kill(t)
-	if _, err := do(s.Addr, "PING"); err == nil {
+	if err := ping(s.Addr); err == nil {
 		t.Fatal("PING answered after Kill")
 	}
 	s.Restart(t)
 	if s.Addr != addr || s.PID() == pid {
 		t.Fatalf("after Restart: %s pid %d, was %s pid %d", s.Addr, s.PID(), addr, pid)
 	}
-	if got, err := doString(s.Addr, "GET", "k"); err != nil || got != "v" {
+	if got, err := get(s.Addr, "k"); err != nil || got != "v" {
 		t.Fatalf("GET k after Kill and Restart = %q, %v; want \"v\"", got, err)
 	}
 	s.Stop(t)
 	s.Restart(t)
-	if got, err := doString(s.Addr, "GET", "k"); err != nil || got != "v" {
+	if got, err := get(s.Addr, "k"); err != nil || got != "v" {
 		t.Fatalf("GET k after Stop and Restart = %q, %v; want \"v\"", got, err)
 	}
 }
@@ -69,9 +72,9 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("SET = %q, GET = %q", set, get)
 	}
 	for _, n := range c.Nodes {
-		info, err := doString(n.Addr, "CLUSTER", "INFO")
-		if err != nil || infoField(info, "cluster_state") != "ok" {
-			t.Fatalf("CLUSTER INFO on %s: %v\n%s", n.Addr, err, info)
+		text, err := info(n.Addr, "cluster info")
+		if err != nil || infoField(text, "cluster_state") != "ok" {
+			t.Fatalf("CLUSTER INFO on %s: %v\n%s", n.Addr, err, text)
 		}
 	}
 }
@@ -118,13 +121,26 @@ func TestSentinelManualFailover(t *testing.T) {
 		t.Fatalf("WaitFailover = %s, want one of the replicas", got)
 	}
 	waitFor(t, sentinelTimeout, s.servers(), func() error {
-		v, err := do(old, "ROLE")
+		r, err := role(old)
 		if err != nil {
 			return err
 		}
-		if role, _ := v.([]any); len(role) == 0 || role[0] != "slave" {
-			return fmt.Errorf("old master %s has role %v, want slave", old, v)
+		if r != "slave" {
+			return fmt.Errorf("old master %s has role %s, want slave", old, r)
 		}
 		return nil
+	})
+}
+
+func set(addr, key, value string) error {
+	_, err := withClient(addr, func(ctx context.Context, c *goredis.Client) (string, error) {
+		return c.Set(ctx, key, value, 0).Result()
+	})
+	return err
+}
+
+func get(addr, key string) (string, error) {
+	return withClient(addr, func(ctx context.Context, c *goredis.Client) (string, error) {
+		return c.Get(ctx, key).Result()
 	})
 }

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 const (
@@ -124,11 +127,12 @@ func (s *Sentinel) sees(sn *Server) error {
 	if addr != s.Master.Addr {
 		return fmt.Errorf("master is %s, want %s", addr, s.Master.Addr)
 	}
-	v, err := do(sn.Addr, "SENTINEL", "replicas", masterName)
+	replicas, err := withSentinel(sn.Addr, func(ctx context.Context, c *goredis.SentinelClient) ([]map[string]string, error) {
+		return c.Replicas(ctx, masterName).Result()
+	})
 	if err != nil {
 		return err
 	}
-	replicas, _ := v.([]any)
 	if len(replicas) != len(s.Replicas) {
 		return fmt.Errorf("sees %d replicas, want %d", len(replicas), len(s.Replicas))
 	}
@@ -136,17 +140,18 @@ func (s *Sentinel) sees(sn *Server) error {
 	for _, r := range s.Replicas {
 		want[r.Addr] = true
 	}
-	for _, rep := range replicas {
-		r := pairs(rep)
+	for _, r := range replicas {
 		if got := net.JoinHostPort(r["ip"], r["port"]); !want[got] || r["flags"] != "slave" {
 			return fmt.Errorf("replica %s has flags %q, want one of %v with flags \"slave\"", got, r["flags"], want)
 		}
 	}
-	v, err = do(sn.Addr, "SENTINEL", "sentinels", masterName)
+	others, err := withSentinel(sn.Addr, func(ctx context.Context, c *goredis.SentinelClient) ([]map[string]string, error) {
+		return c.Sentinels(ctx, masterName).Result()
+	})
 	if err != nil {
 		return err
 	}
-	if others, _ := v.([]any); len(others) != 2 {
+	if len(others) != 2 {
 		return fmt.Errorf("sees %d other sentinels, want 2", len(others))
 	}
 	return nil
@@ -186,12 +191,12 @@ func (s *Sentinel) WaitFailover(t testing.TB, old string) string {
 		if answered < 2 || len(seen) != 1 || addr == old {
 			return fmt.Errorf("sentinels name %v as master, want one other than %s", seen, old)
 		}
-		v, err := do(addr, "ROLE")
+		r, err := role(addr)
 		if err != nil {
 			return fmt.Errorf("ROLE on %s: %w", addr, err)
 		}
-		if role, _ := v.([]any); len(role) == 0 || role[0] != "master" {
-			return fmt.Errorf("%s has role %v, want master", addr, v)
+		if r != "master" {
+			return fmt.Errorf("%s has role %s, want master", addr, r)
 		}
 		return nil
 	})
@@ -206,7 +211,9 @@ func (s *Sentinel) Failover(t testing.TB) {
 	t.Helper()
 	var errs []error
 	for _, sn := range s.Sentinels {
-		_, err := do(sn.Addr, "SENTINEL", "FAILOVER", masterName)
+		_, err := withSentinel(sn.Addr, func(ctx context.Context, c *goredis.SentinelClient) (string, error) {
+			return c.Failover(ctx, masterName).Result()
+		})
 		if err == nil {
 			return
 		}
@@ -215,28 +222,13 @@ func (s *Sentinel) Failover(t testing.TB) {
 	t.Fatalf("redistest: SENTINEL FAILOVER: %v", errors.Join(errs...))
 }
 
-// masterAddr asks one sentinel for the master's address.
-func masterAddr(sn *Server) (string, error) {
-	v, err := do(sn.Addr, "SENTINEL", "get-master-addr-by-name", masterName)
-	if err != nil {
-		return "", err
-	}
-	hp, _ := v.([]any)
-	if len(hp) != 2 {
-		return "", fmt.Errorf("get-master-addr-by-name replied %v", v)
-	}
-	host, _ := hp[0].(string)
-	port, _ := hp[1].(string)
-	return net.JoinHostPort(host, port), nil
-}
-
 // linkUp checks that a replica is attached to its master and in sync.
 func linkUp(replica *Server) error {
-	info, err := doString(replica.Addr, "INFO", "replication")
+	text, err := info(replica.Addr, "replication")
 	if err != nil {
 		return err
 	}
-	if st := infoField(info, "master_link_status"); st != "up" {
+	if st := infoField(text, "master_link_status"); st != "up" {
 		return fmt.Errorf("replica %s: master_link_status is %q", replica.Addr, st)
 	}
 	return nil

@@ -309,11 +309,11 @@ func (s *Server) spawn() error {
 // answers reports whether the server at s.Addr is up and is process pid:
 // after losing a port race, a PONG may come from whoever won it.
 func (s *Server) answers(pid int) bool {
-	if pong, err := doString(s.Addr, "PING"); err != nil || pong != "PONG" {
+	if ping(s.Addr) != nil {
 		return false
 	}
-	info, err := doString(s.Addr, "INFO", "server")
-	return err == nil && infoField(info, "process_id") == strconv.Itoa(pid)
+	text, err := info(s.Addr, "server")
+	return err == nil && infoField(text, "process_id") == strconv.Itoa(pid)
 }
 
 // halt signals the current run and waits for it to exit, escalating to
