@@ -20,7 +20,7 @@ import (
 
 func TestRefuse(t *testing.T) {
 	only := func(prefixes ...string) []netip.Prefix {
-		out := []netip.Prefix{}
+		var out []netip.Prefix
 		for _, p := range prefixes {
 			out = append(out, netip.MustParsePrefix(p))
 		}
@@ -28,19 +28,23 @@ func TestRefuse(t *testing.T) {
 	}
 	tests := []struct {
 		ip      string
-		blocked []netip.Prefix // nil: the defaults
-		want    string         // the prefix refused; "" when allowed
-		shown   string         // how the error shows ip; default ip
+		blocked []netip.Prefix // added to the defaults
+		allowed []netip.Prefix
+		want    string // the refusal; "" when allowed
 	}{
-		{ip: "169.254.169.254", want: "169.254.0.0/16"},
-		{ip: "::ffff:169.254.169.254", want: "169.254.0.0/16", shown: "169.254.169.254"},
-		{ip: "fe80::1", want: "fe80::/10"},
-		{ip: "0.0.0.0", want: "0.0.0.0/8"},
-		{ip: "0.1.2.3", want: "0.0.0.0/8"},
-		{ip: "::", want: "::/128"},
-		{ip: "224.0.0.1", want: "224.0.0.0/4"},
-		{ip: "239.255.255.250", want: "224.0.0.0/4"},
-		{ip: "ff02::1", want: "ff00::/8"},
+		{ip: "169.254.169.254", want: "169.254.169.254 is in a network validation may not connect to (169.254.0.0/16)"},
+		{ip: "::ffff:169.254.169.254", want: "169.254.169.254 is in a network validation may not connect to (169.254.0.0/16)"},
+		{ip: "64:ff9b::a9fe:a9fe", want: "64:ff9b::a9fe:a9fe is in a network validation may not connect to (169.254.0.0/16, through NAT64 as 169.254.169.254)"},
+		{ip: "64:ff9b::a00:1", blocked: only("10.0.0.0/8"), want: "(10.0.0.0/8, through NAT64 as 10.0.0.1)"},
+		{ip: "fd00:ec2::254", want: "(fd00:ec2::254/128)"},
+		{ip: "100.100.100.200", want: "(100.100.100.200/32)"},
+		{ip: "fe80::1", want: "(fe80::/10)"},
+		{ip: "0.0.0.0", want: "(0.0.0.0/8)"},
+		{ip: "0.1.2.3", want: "(0.0.0.0/8)"},
+		{ip: "::", want: "(::/128)"},
+		{ip: "224.0.0.1", want: "(224.0.0.0/4)"},
+		{ip: "239.255.255.250", want: "(224.0.0.0/4)"},
+		{ip: "ff02::1", want: "(ff00::/8)"},
 		// An internal PKI's clients live here.
 		{ip: "127.0.0.1"},
 		{ip: "::1"},
@@ -49,32 +53,31 @@ func TestRefuse(t *testing.T) {
 		{ip: "192.168.1.1"},
 		{ip: "fd00::1"},
 		{ip: "192.0.2.1"},
-		{ip: "127.0.0.2", blocked: only("127.0.0.2/32"), want: "127.0.0.2/32"},
-		{ip: "169.254.169.254", blocked: only("127.0.0.2/32")},
-		{ip: "169.254.169.254", blocked: only()},
+		{ip: "64:ff9b::c000:201"},
+		{ip: "127.0.0.2", blocked: only("127.0.0.2/32"), want: "(127.0.0.2/32)"},
+		// Blocking more never opens the defaults (it used to replace them).
+		{ip: "169.254.169.254", blocked: only("127.0.0.2/32"), want: "(169.254.0.0/16)"},
+		{ip: "64:ff9b::a9fe:a9fe", blocked: only("10.0.0.0/8"), want: "through NAT64 as 169.254.169.254"},
+		// Allowing another range leaves the metadata address blocked.
+		{ip: "169.254.169.254", allowed: only("169.254.10.0/24"), want: "(169.254.0.0/16)"},
+		{ip: "64:ff9b::a9fe:a9fe", allowed: only("10.0.0.0/8"), want: "through NAT64 as 169.254.169.254"},
+		// Only an explicit allowance opens part of a blocked range.
+		{ip: "169.254.10.1", allowed: only("169.254.10.0/24")},
+		{ip: "10.1.2.3", blocked: only("10.0.0.0/8"), allowed: only("10.1.0.0/16")},
+		{ip: "10.2.0.1", blocked: only("10.0.0.0/8"), allowed: only("10.1.0.0/16"), want: "(10.0.0.0/8)"},
 	}
 	for _, tc := range tests {
-		within := "defaults"
-		if tc.blocked != nil {
-			within = fmt.Sprint(tc.blocked)
-		}
-		t.Run(tc.ip+" within "+within, func(t *testing.T) {
-			v := New(Config{Resolver: failResolver{t}, BlockedNetworks: tc.blocked})
+		t.Run(fmt.Sprintf("%s blocked %v allowed %v", tc.ip, tc.blocked, tc.allowed), func(t *testing.T) {
+			v := New(Config{Resolver: failResolver{t}, BlockedNetworks: tc.blocked, AllowedNetworks: tc.allowed})
 			err := v.refuse(net.ParseIP(tc.ip))
 			var be *blockedError
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refuse(%s) = %v, want allowed", tc.ip, err)
 			case tc.want != "" && !errors.As(err, &be):
-				t.Errorf("refuse(%s) = %v, want refused by %s", tc.ip, err, tc.want)
-			case tc.want != "":
-				shown := tc.shown
-				if shown == "" {
-					shown = tc.ip
-				}
-				if want := shown + " is in a network validation may not connect to (" + tc.want + ")"; err.Error() != want {
-					t.Errorf("refuse(%s) = %q, want %q", tc.ip, err, want)
-				}
+				t.Errorf("refuse(%s) = %v, want refused: %s", tc.ip, err, tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Errorf("refuse(%s) = %q, want %q in it", tc.ip, err, tc.want)
 			}
 		})
 	}

@@ -27,8 +27,14 @@ type Config struct {
 	// resolver for addresses, /etc/resolv.conf's servers for TXT. See
 	// NewResolver.
 	Nameservers []string
-	Dialer      *net.Dialer   // nil → &net.Dialer{Timeout: 5s}
-	HTTPPort    int           // port http-01 connects to; 0 → 80
+	// Dialer makes every validation connection (http-01, its redirects,
+	// tls-alpn-01), through the guard of Blocked- and AllowedNetworks.
+	// nil → &net.Dialer{Timeout: 5s}
+	Dialer   *net.Dialer
+	HTTPPort int // port http-01 connects to; 0 → 80
+	// HTTPSPort is the only port an https redirect of http-01 may go to;
+	// 0 → 443.
+	HTTPSPort   int
 	TLSALPNPort int           // port tls-alpn-01 connects to; 0 → 443
 	Timeout     time.Duration // whole validation; 0 → 10s
 	// MaxRedirects 0 → 10, and a negative value follows none; MaxBody 0 →
@@ -36,9 +42,12 @@ type Config struct {
 	MaxRedirects int
 	MaxBody      int64
 	// BlockedNetworks are never connected to, whether an address comes from
-	// DNS, an IP identifier or a redirect. nil → DefaultBlockedNetworks();
-	// a non-nil empty slice blocks nothing.
+	// DNS, an IP identifier or a redirect, in addition to
+	// DefaultBlockedNetworks(), which are always blocked.
 	BlockedNetworks []netip.Prefix
+	// AllowedNetworks open part of the blocked ones: the only way to let
+	// validation reach an address of DefaultBlockedNetworks().
+	AllowedNetworks []netip.Prefix
 	// MaxConcurrent caps validations in progress across all Validate calls
 	// of this Validator; the others wait for a slot. 0 → 64, negative → no
 	// cap.
@@ -61,14 +70,14 @@ const (
 // Validator serves any number of concurrent validations.
 type Validator struct {
 	resolver     Resolver
-	dialer       *net.Dialer
+	dialer       *net.Dialer // guarded: see guardedDialer
+	guard        guard
 	httpPort     int
-	httpsPort    int // only an https redirect to this port is followed; tests move it off 443
+	httpsPort    int // only an https redirect to this port is followed
 	tlsALPNPort  int
 	timeout      time.Duration
 	maxRedirects int
 	maxBody      int64
-	blocked      []netip.Prefix
 	gate         *gate // admits validations within MaxConcurrent and MaxPerAccount
 	// queued, when set, is called as a validation starts waiting, for its
 	// account's turn or for a slot: tests learn of it without sleeping.
@@ -81,12 +90,12 @@ func New(cfg Config) *Validator {
 		resolver:     cfg.Resolver,
 		dialer:       cfg.Dialer,
 		httpPort:     cfg.HTTPPort,
-		httpsPort:    443,
+		httpsPort:    cfg.HTTPSPort,
+		guard:        newGuard(cfg.BlockedNetworks, cfg.AllowedNetworks),
 		tlsALPNPort:  cfg.TLSALPNPort,
 		timeout:      cfg.Timeout,
 		maxRedirects: cfg.MaxRedirects,
 		maxBody:      cfg.MaxBody,
-		blocked:      cfg.BlockedNetworks,
 	}
 	if v.resolver == nil {
 		v.resolver = NewResolver(cfg.Nameservers...)
@@ -94,8 +103,12 @@ func New(cfg Config) *Validator {
 	if v.dialer == nil {
 		v.dialer = &net.Dialer{Timeout: defaultDialTimeout}
 	}
+	v.dialer = guardedDialer(v.dialer, v.guard)
 	if v.httpPort <= 0 {
 		v.httpPort = 80
+	}
+	if v.httpsPort <= 0 {
+		v.httpsPort = 443
 	}
 	if v.tlsALPNPort <= 0 {
 		v.tlsALPNPort = 443
@@ -108,9 +121,6 @@ func New(cfg Config) *Validator {
 	}
 	if v.maxBody <= 0 {
 		v.maxBody = defaultMaxBody
-	}
-	if v.blocked == nil {
-		v.blocked = DefaultBlockedNetworks()
 	}
 	total := cfg.MaxConcurrent
 	if total == 0 {

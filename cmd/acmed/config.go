@@ -51,6 +51,8 @@ type config struct {
 	ValidationMaxConcurrent int
 	ValidationMaxPerAccount int // 0: challenges.DefaultMaxPerAccount
 	ValidationBlocked       stringList
+	ValidationAllowed       stringList
+	ValidationHTTPSPort     int
 }
 
 // stringList is a repeatable flag; one value may also list several,
@@ -88,7 +90,10 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.IntVar(&c.ValidationMaxPerAccount, "validation-max-per-account", 0,
 		"validations of one account one replica runs at once; the account's others wait without taking a slot (0: max(1, --validation-max-concurrent/8))")
 	fs.Var(&c.ValidationBlocked, "validation-blocked-networks",
-		"CIDRs validation never connects to; repeatable; replaces the default link-local, unspecified and multicast ranges (\"none\" blocks nothing)")
+		"CIDRs validation never connects to, in addition to the built-in link-local, metadata, unspecified and multicast ranges; repeatable")
+	fs.Var(&c.ValidationAllowed, "validation-allowed-networks",
+		"CIDRs opened within the blocked ranges (built-in or --validation-blocked-networks); repeatable; the only way to open a built-in range")
+	fs.IntVar(&c.ValidationHTTPSPort, "validation-https-port", 443, "the only port an https redirect of http-01 is followed to")
 	fs.DurationVar(&c.CertValidity, "cert-validity", 168*time.Hour, "lifetime of issued certificates")
 	fs.StringVar(&c.Website, "website", "", "URL shown as meta.website in the directory")
 	fs.StringVar(&c.TermsOfService, "terms-of-service", "", "URL of terms new accounts must agree to")
@@ -181,7 +186,7 @@ func applyFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 }
 
 func (c config) check() error {
-	for name, port := range map[string]int{"--http01-port": c.HTTP01Port, "--tlsalpn01-port": c.TLSALPN01Port} {
+	for name, port := range map[string]int{"--http01-port": c.HTTP01Port, "--tlsalpn01-port": c.TLSALPN01Port, "--validation-https-port": c.ValidationHTTPSPort} {
 		if port < 1 || port > 65535 {
 			return fmt.Errorf("%s %d: not a port number (1-65535)", name, port)
 		}
@@ -205,6 +210,9 @@ func (c config) check() error {
 		return fmt.Errorf("--validation-max-per-account %d: must not be negative (0: an eighth of --validation-max-concurrent)", c.ValidationMaxPerAccount)
 	}
 	if _, err := c.blockedNetworks(); err != nil {
+		return err
+	}
+	if _, err := c.allowedNetworks(); err != nil {
 		return err
 	}
 	for _, r := range c.Resolvers {
@@ -266,20 +274,30 @@ func (e errUsage) print(w io.Writer) {
 	e.fs.PrintDefaults()
 }
 
-// blockedNetworks parses --validation-blocked-networks: nil for the
-// defaults, empty for "none".
+// blockedNetworks parses --validation-blocked-networks: the ranges blocked
+// in addition to the built-in ones. "none" used to turn the built-in ranges
+// off; it is refused rather than silently ignored, since an operator who
+// wrote it expects those ranges to be open.
 func (c config) blockedNetworks() ([]netip.Prefix, error) {
-	if len(c.ValidationBlocked) == 0 {
-		return nil, nil
-	}
-	nets := []netip.Prefix{}
 	for _, v := range c.ValidationBlocked {
 		if v == "none" {
-			continue
+			return nil, errors.New(`--validation-blocked-networks "none": the built-in ranges are always blocked; open part of them with --validation-allowed-networks`)
 		}
+	}
+	return parseNetworks("--validation-blocked-networks", c.ValidationBlocked)
+}
+
+// allowedNetworks parses --validation-allowed-networks.
+func (c config) allowedNetworks() ([]netip.Prefix, error) {
+	return parseNetworks("--validation-allowed-networks", c.ValidationAllowed)
+}
+
+func parseNetworks(flag string, values []string) ([]netip.Prefix, error) {
+	var nets []netip.Prefix
+	for _, v := range values {
 		p, err := netip.ParsePrefix(v)
 		if err != nil {
-			return nil, fmt.Errorf("--validation-blocked-networks %q: want a CIDR such as 169.254.0.0/16", v)
+			return nil, fmt.Errorf("%s %q: want a CIDR such as 169.254.0.0/16", flag, v)
 		}
 		nets = append(nets, p.Masked())
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,6 +93,11 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 		{[]string{"--resolver", "10.0.0.1"}, nil, `--resolver "10.0.0.1"`},
 		{[]string{"--validation-blocked-networks", "10.0.0.0/33"}, nil, `--validation-blocked-networks "10.0.0.0/33"`},
+		{[]string{"--validation-blocked-networks", "none"}, nil, `--validation-blocked-networks "none"`},
+		{[]string{"--validation-allowed-networks", "fd00::/129"}, nil, `--validation-allowed-networks "fd00::/129"`},
+		{nil, map[string]string{"ACMED_VALIDATION_ALLOWED_NETWORKS": "x"}, `--validation-allowed-networks "x"`},
+		{[]string{"--validation-https-port", "0"}, nil, "--validation-https-port 0"},
+		{[]string{"--validation-https-port", "65536"}, nil, "--validation-https-port 65536"},
 		{[]string{"--validation-timeout", "0s"}, nil, "--validation-timeout"},
 		{[]string{"--validation-max-per-account", "-1"}, nil, "--validation-max-per-account -1"},
 		{[]string{"--validation-max-per-account", "many"}, nil, "-validation-max-per-account"},
@@ -170,5 +176,28 @@ func TestConfigMaxPerAccount(t *testing.T) {
 		if err != nil || c.ValidationMaxPerAccount != tt.want {
 			t.Errorf("loadConfig(%q, %v): %v, max per account %d, want %d", tt.args, tt.env, err, c.ValidationMaxPerAccount, tt.want)
 		}
+	}
+}
+
+// The validation network flags come from the flag, the environment or the
+// file; the blocked ones add to the built-in ranges, which stay blocked.
+func TestConfigValidationNetworks(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "acmed.yaml")
+	if err := os.WriteFile(file, []byte("validation-allowed-networks: [169.254.10.0/24]\nvalidation-https-port: 8443\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig("serve", []string{"--config", file, "--validation-blocked-networks", "10.0.0.0/8,192.168.1.7/16"},
+		env(map[string]string{"ACMED_VALIDATION_HTTPS_PORT": "9443"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked, _ := c.blockedNetworks()
+	allowed, _ := c.allowedNetworks()
+	if fmt.Sprint(blocked) != "[10.0.0.0/8 192.168.0.0/16]" || fmt.Sprint(allowed) != "[169.254.10.0/24]" || c.ValidationHTTPSPort != 9443 {
+		t.Fatalf("blocked %v, allowed %v, https port %d", blocked, allowed, c.ValidationHTTPSPort)
+	}
+	c, err = loadConfig("serve", nil, env(nil))
+	if err != nil || c.ValidationHTTPSPort != 443 || len(c.ValidationBlocked)+len(c.ValidationAllowed) != 0 {
+		t.Fatalf("defaults: %v %+v", err, c)
 	}
 }

@@ -76,6 +76,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 
 	blocked, _ := c.blockedNetworks() // checked with the rest of the config
+	allowed, _ := c.allowedNetworks()
 	redirects := c.ValidationMaxRedirects
 	if redirects == 0 {
 		redirects = -1 // the validator reads 0 as its default
@@ -86,7 +87,8 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		Validator: challenges.New(challenges.Config{
 			Resolver: challenges.NewResolver(c.Resolvers...), HTTPPort: c.HTTP01Port, TLSALPNPort: c.TLSALPN01Port,
 			Timeout: c.ValidationTimeout, MaxRedirects: redirects, MaxBody: c.ValidationMaxBody,
-			MaxConcurrent: c.ValidationMaxConcurrent, MaxPerAccount: c.ValidationMaxPerAccount, BlockedNetworks: blocked,
+			MaxConcurrent: c.ValidationMaxConcurrent, MaxPerAccount: c.ValidationMaxPerAccount,
+			BlockedNetworks: blocked, AllowedNetworks: allowed, HTTPSPort: c.ValidationHTTPSPort,
 		}),
 		Logger:            log,
 		CertValidity:      c.CertValidity,
