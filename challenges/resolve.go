@@ -282,55 +282,45 @@ func (r *dnsResolver) query(ctx context.Context, qname string, qtype uint16) (*d
 }
 
 // exchange sends one query to server over UDP, and again over TCP when the
-// answer did not fit.
+// answer did not fit, through miekg/dns's client: it dials with r.dialer,
+// bounds each exchange by ctx's deadline and skips stray UDP datagrams (a
+// late answer to an earlier query).
 func (r *dnsResolver) exchange(ctx context.Context, server, qname string, qtype uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(qname, qtype) // with RD: the servers may be recursive resolvers
 	m.SetEdns0(ednsSize, false)
 	resp, err := r.exchangeOver(ctx, "udp", server, m)
-	if err == nil && resp.Truncated {
+	// A truncated answer may not unpack, yet its header says to retry over
+	// TCP.
+	if resp != nil && resp.Truncated && resp.Id == m.Id {
 		resp, err = r.exchangeOver(ctx, "tcp", server, m)
 	}
-	return resp, err
-}
-
-// exchangeOver is one query and its answer over network. ctx must have a
-// deadline.
-func (r *dnsResolver) exchangeOver(ctx context.Context, network, server string, m *dns.Msg) (*dns.Msg, error) {
-	c := &dns.Client{Net: network, Dialer: r.dialer}
-	co, err := c.DialContext(ctx, server)
 	if err != nil {
 		return nil, err
 	}
-	defer co.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = co.SetDeadline(dl)
-	}
-	// A canceled validation must not wait out the deadline.
-	stop := context.AfterFunc(ctx, func() { _ = co.SetDeadline(time.Now()) })
-	defer stop()
+	return resp, nil
+}
 
-	if err := co.WriteMsg(m); err != nil {
-		return nil, err
+// exchangeOver is one query and its answer over network. The client stops
+// at ctx's deadline but not when ctx is canceled; a canceled validation
+// must not wait out the deadline, so it returns at once and leaves the
+// exchange to end at its deadline.
+func (r *dnsResolver) exchangeOver(ctx context.Context, network, server string, m *dns.Msg) (*dns.Msg, error) {
+	c := &dns.Client{Net: network, Dialer: r.dialer}
+	type result struct {
+		resp *dns.Msg
+		err  error
 	}
-	for {
-		resp, err := co.ReadMsg()
-		// A truncated answer may not unpack, yet its header says to retry
-		// over TCP.
-		if resp != nil && resp.Id == m.Id && resp.Truncated && network == "udp" {
-			return resp, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if resp.Id == m.Id {
-			return resp, nil
-		}
-		// Over UDP a stray datagram (a late answer to an earlier query) is
-		// skipped; over TCP the stream is ours, so a wrong ID is an error.
-		if network != "udp" {
-			return nil, dns.ErrId
-		}
+	done := make(chan result, 1)
+	go func() {
+		resp, _, err := c.ExchangeContext(ctx, m, server)
+		done <- result{resp, err}
+	}()
+	select {
+	case res := <-done:
+		return res.resp, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
