@@ -23,25 +23,29 @@ const dnsChallengeLabel = "_acme-challenge"
 // Lookups go through the resolver, so through Config.Nameservers when set,
 // with CNAMEs followed: delegating _acme-challenge into a zone that only
 // holds validation records is how most clients automate dns-01.
-func (v *Validator) validateDNS01(ctx context.Context, id acme.Identifier, _, keyAuth string) *acme.Problem {
+func (v *Validator) validateDNS01(ctx context.Context, id acme.Identifier, _, keyAuth string) ([]acme.ValidationRecord, *acme.Problem) {
 	// A wildcard is validated at its base name (§8.4); the authority sends
 	// the base name, and one arriving with "*." means the same.
 	domain := strings.TrimPrefix(id.Value, "*.")
 	if !validDNSName(domain) {
-		return acme.Malformed("%q is not a valid DNS name", id.Value)
+		return nil, acme.Malformed("%q is not a valid DNS name", id.Value)
 	}
 	name := dnsChallengeLabel + "." + domain
+	txts, queries, err := v.lookupTXT(ctx, name)
+	records := []acme.ValidationRecord{{Hostname: domain, Queries: queries}}
+	return records, checkTXT(name, keyAuth, txts, err)
+}
 
-	sum := sha256.Sum256([]byte(keyAuth))
-	want := base64.RawURLEncoding.EncodeToString(sum[:])
-
-	txts, err := v.resolver.LookupTXT(ctx, name)
+// checkTXT checks the TXT records found at name (or the lookup's err).
+func checkTXT(name, keyAuth string, txts []string, err error) *acme.Problem {
 	if err != nil {
 		return txtProblem(name, err)
 	}
 	if len(txts) == 0 {
 		return acme.DNS("No TXT record found at %s", name)
 	}
+	sum := sha256.Sum256([]byte(keyAuth))
+	want := base64.RawURLEncoding.EncodeToString(sum[:])
 	// A client may leave old values beside the new one, or validate a name
 	// and its wildcard at once: any one matching is enough.
 	for _, txt := range txts {

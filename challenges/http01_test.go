@@ -153,7 +153,8 @@ func TestHTTP01(t *testing.T) {
 			name:    "wrong body",
 			setup:   func(t *testing.T) (int, int) { return serve(t, respond("not the key authorization\n")), 0 },
 			wantErr: acme.ErrIncorrectResponse,
-			want:    []string{"127.0.0.1: ", "did not match", `Expected "` + testKeyAuth + `"`, `(got "not the key authorization")`},
+			want:    []string{"127.0.0.1: ", "did not match", `Expected "` + testKeyAuth + `"`, "(got 26 bytes of text/plain from http://v4.example.test:"},
+			notWant: []string{"not the key"},
 		},
 		{
 			name:    "leading whitespace is not ignored",
@@ -162,13 +163,70 @@ func TestHTTP01(t *testing.T) {
 			want:    []string{"did not match"},
 		},
 		{
-			name: "long wrong body is cut",
+			name: "a wrong body is described, never quoted",
 			setup: func(t *testing.T) (int, int) {
-				return serve(t, respond(strings.Repeat("x", 90)+strings.Repeat("y", 500))), 0
+				return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "text/html; charset=utf-8")
+					fmt.Fprint(w, "<html>secret-admin-page</html>")
+				})), 0
 			},
 			wantErr: acme.ErrIncorrectResponse,
-			want:    []string{`(got "` + strings.Repeat("x", 90) + strings.Repeat("y", 10) + `"...)`},
-			notWant: []string{strings.Repeat("y", 11)},
+			want:    []string{"(got 30 bytes of text/html from "},
+			notWant: []string{"secret", "html>", "charset"},
+		},
+		{
+			name: "a content type that does not parse is not shown",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "secret token")
+					fmt.Fprint(w, "x")
+				})), 0
+			},
+			wantErr: acme.ErrIncorrectResponse,
+			want:    []string{"(got 1 bytes of an invalid content type from "},
+			notWant: []string{"secret"},
+		},
+		{
+			name: "a 500 page is not quoted",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Error(w, "secret stack trace", http.StatusInternalServerError)
+				})), 0
+			},
+			wantErr: acme.ErrIncorrectResponse,
+			want:    []string{"500 Internal Server Error"},
+			notWant: []string{"secret"},
+		},
+		{
+			name: "a server that does not speak HTTP is not quoted",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					conn, _, err := w.(http.Hijacker).Hijack()
+					if err == nil {
+						fmt.Fprint(conn, "SSH-2.0-secret-banner\r\n\r\n")
+						conn.Close()
+					}
+				})), 0
+			},
+			wantErr: acme.ErrConnection,
+			want:    []string{"not a valid HTTP response"},
+			notWant: []string{"secret", "SSH"},
+		},
+		{
+			name: "redirect with credentials",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(r *http.Request) string { return "http://user:pw@v4.example.test:" + samePort(r) + "/x" })), 0
+			},
+			wantErr: acme.ErrConnection,
+			want:    []string{"not allowed: a URL with credentials is not followed"},
+		},
+		{
+			name: "redirect to an invalid name",
+			setup: func(t *testing.T) (int, int) {
+				return serve(t, redirect(func(r *http.Request) string { return "http://a_b..example.test:" + samePort(r) + "/x" })), 0
+			},
+			wantErr: acme.ErrConnection,
+			want:    []string{`"a_b..example.test" is not a valid DNS name`},
 		},
 		{
 			name:    "404",

@@ -28,6 +28,48 @@ type Resolver interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
 }
 
+// queryReporter is a Resolver that also tells which DNS questions a lookup
+// asked and what each answered, CNAMEs followed as their own question: the
+// validation records show them. NewResolver's does; for another Resolver
+// the records show one question per type, with the answers the lookup gave.
+type queryReporter interface {
+	lookupIPQueries(ctx context.Context, host string) ([]net.IPAddr, []acme.DNSQuery, error)
+	lookupTXTQueries(ctx context.Context, name string) ([]string, []acme.DNSQuery, error)
+}
+
+// lookupIP is v.resolver.LookupIPAddr with the questions it asked.
+func (v *Validator) lookupIP(ctx context.Context, host string) ([]net.IPAddr, []acme.DNSQuery, error) {
+	if qr, ok := v.resolver.(queryReporter); ok {
+		return qr.lookupIPQueries(ctx, host)
+	}
+	addrs, err := v.resolver.LookupIPAddr(ctx, host)
+	return addrs, addrQueries(host, addrs), err
+}
+
+// lookupTXT is v.resolver.LookupTXT with the questions it asked.
+func (v *Validator) lookupTXT(ctx context.Context, name string) ([]string, []acme.DNSQuery, error) {
+	if qr, ok := v.resolver.(queryReporter); ok {
+		return qr.lookupTXTQueries(ctx, name)
+	}
+	txts, err := v.resolver.LookupTXT(ctx, name)
+	return txts, []acme.DNSQuery{{Name: name, Type: "TXT", Answers: txts}}, err
+}
+
+// addrQueries words a lookup whose questions are unknown (the system
+// resolver's) as one A and one AAAA question.
+func addrQueries(host string, addrs []net.IPAddr) []acme.DNSQuery {
+	a := acme.DNSQuery{Name: host, Type: "A"}
+	aaaa := acme.DNSQuery{Name: host, Type: "AAAA"}
+	for _, ip := range addrs {
+		if ip.IP.To4() != nil {
+			a.Answers = append(a.Answers, ip.IP.String())
+		} else {
+			aaaa.Answers = append(aaaa.Answers, ip.IP.String())
+		}
+	}
+	return []acme.DNSQuery{a, aaaa}
+}
+
 const (
 	// queryTimeout bounds one query to one name server, dial included: a
 	// silent server must not take the whole validation budget from the
@@ -107,37 +149,48 @@ type dnsResolver struct {
 }
 
 func (r *dnsResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	addrs, _, err := r.lookupIPQueries(ctx, host)
+	return addrs, err
+}
+
+func (r *dnsResolver) lookupIPQueries(ctx context.Context, host string) ([]net.IPAddr, []acme.DNSQuery, error) {
 	// IP literals come back as themselves, as from net.Resolver.
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return []net.IPAddr{{IP: ip.AsSlice(), Zone: ip.Zone()}}, nil
+		return []net.IPAddr{{IP: ip.AsSlice(), Zone: ip.Zone()}}, nil, nil
 	}
 	if r.system {
 		// Not rooted: the system resolver skips /etc/hosts for a rooted
 		// name, and it tries a name with a dot as absolute first anyway.
-		return net.DefaultResolver.LookupIPAddr(ctx, host)
+		addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+		return addrs, addrQueries(host, addrs), err
 	}
 	fqdn := dns.Fqdn(host)
 
 	type result struct {
-		rrs []dns.RR
-		err error
+		rrs     []dns.RR
+		queries []acme.DNSQuery
+		err     error
 	}
 	// Asked at once, as the system resolver does, so a slow AAAA does not
 	// delay the A a client more often serves on.
 	qtypes := []uint16{dns.TypeA, dns.TypeAAAA}
-	results := make(chan result, len(qtypes))
-	for _, qtype := range qtypes {
+	results := make([]chan result, len(qtypes))
+	for i, qtype := range qtypes {
+		results[i] = make(chan result, 1)
 		go func() {
-			rrs, err := r.lookup(ctx, fqdn, qtype)
-			results <- result{rrs, err}
+			rrs, queries, err := r.lookup(ctx, fqdn, qtype)
+			results[i] <- result{rrs, queries, err}
 		}()
 	}
 	var (
-		addrs []net.IPAddr
-		errs  []error
+		addrs   []net.IPAddr
+		queries []acme.DNSQuery
+		errs    []error
 	)
-	for range qtypes {
-		res := <-results
+	// Both are awaited, in order, so the records list A before AAAA.
+	for _, ch := range results {
+		res := <-ch
+		queries = append(queries, res.queries...)
 		if res.err != nil {
 			errs = append(errs, res.err)
 		}
@@ -151,9 +204,9 @@ func (r *dnsResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAd
 		}
 	}
 	if len(addrs) > 0 {
-		return addrs, nil
+		return addrs, queries, nil
 	}
-	return nil, worstError(errs)
+	return nil, queries, worstError(errs)
 }
 
 // worstError picks the error that says most about a lookup of both address
@@ -176,9 +229,14 @@ func worstError(errs []error) error {
 }
 
 func (r *dnsResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	rrs, err := r.lookup(ctx, dns.Fqdn(name), dns.TypeTXT)
+	txts, _, err := r.lookupTXTQueries(ctx, name)
+	return txts, err
+}
+
+func (r *dnsResolver) lookupTXTQueries(ctx context.Context, name string) ([]string, []acme.DNSQuery, error) {
+	rrs, queries, err := r.lookup(ctx, dns.Fqdn(name), dns.TypeTXT)
 	if err != nil {
-		return nil, err
+		return nil, queries, err
 	}
 	txts := make([]string, 0, len(rrs))
 	for _, rr := range rrs {
@@ -188,51 +246,77 @@ func (r *dnsResolver) LookupTXT(ctx context.Context, name string) ([]string, err
 			txts = append(txts, strings.Join(txt.Txt, ""))
 		}
 	}
-	return txts, nil
+	return txts, queries, nil
 }
 
 // lookup returns the records of qtype at fqdn, following CNAMEs: first
 // within an answer, as recursive servers return the whole chain, then with
 // a query for the last target when the answer stops at a CNAME, as an
-// authoritative server does for a target outside its zones.
-func (r *dnsResolver) lookup(ctx context.Context, fqdn string, qtype uint16) ([]dns.RR, error) {
+// authoritative server does for a target outside its zones. It also
+// returns the questions answered, each CNAME its own, and the last one
+// asked with no answers when the lookup failed.
+func (r *dnsResolver) lookup(ctx context.Context, fqdn string, qtype uint16) ([]dns.RR, []acme.DNSQuery, error) {
 	host := strings.TrimSuffix(fqdn, ".")
+	typ := dns.TypeToString[qtype]
 	chain := []string{fqdn}
 	qname := fqdn
+	var queries []acme.DNSQuery
+	unanswered := func(name string) []acme.DNSQuery {
+		return append(queries, acme.DNSQuery{Name: strings.TrimSuffix(name, "."), Type: typ})
+	}
 	for {
 		resp, server, err := r.query(ctx, qname, qtype)
 		if err != nil {
-			return nil, queryError(host, server, err)
+			return nil, unanswered(qname), queryError(host, server, err)
 		}
 		name := qname
 		for {
 			if rrs := ownedBy(resp.Answer, name, qtype); len(rrs) > 0 {
-				return rrs, nil
+				q := acme.DNSQuery{Name: strings.TrimSuffix(name, "."), Type: typ}
+				for _, rr := range rrs {
+					q.Answers = append(q.Answers, rdata(rr))
+				}
+				return rrs, append(queries, q), nil
 			}
 			cname := ownedBy(resp.Answer, name, dns.TypeCNAME)
 			if len(cname) == 0 {
 				break
 			}
-			name = cname[0].(*dns.CNAME).Target
+			target := cname[0].(*dns.CNAME).Target
+			queries = append(queries, acme.DNSQuery{Name: strings.TrimSuffix(name, "."), Type: "CNAME", Answers: []string{strings.TrimSuffix(target, ".")}})
+			name = target
 			for _, seen := range chain {
 				if strings.EqualFold(seen, name) {
-					return nil, &net.DNSError{Err: "CNAME loop (" + chainText(append(chain, name)) + ")", Name: host, Server: server}
+					return nil, queries, &net.DNSError{Err: "CNAME loop (" + chainText(append(chain, name)) + ")", Name: host, Server: server}
 				}
 			}
 			chain = append(chain, name)
 			if len(chain)-1 > maxCNAMEs {
-				return nil, &net.DNSError{Err: "CNAME chain longer than " + strconv.Itoa(maxCNAMEs) + " (" + chainText(chain) + ")", Name: host, Server: server}
+				return nil, queries, &net.DNSError{Err: "CNAME chain longer than " + strconv.Itoa(maxCNAMEs) + " (" + chainText(chain) + ")", Name: host, Server: server}
 			}
 		}
 		switch {
 		case resp.Rcode == dns.RcodeNameError:
 			// After a CNAME the rcode is about the target (RFC 6604).
-			return nil, &net.DNSError{Err: "NXDOMAIN", Name: host, Server: server, IsNotFound: true, UnwrapErr: rcodeError(dns.RcodeNameError)}
+			return nil, unanswered(name), &net.DNSError{Err: "NXDOMAIN", Name: host, Server: server, IsNotFound: true, UnwrapErr: rcodeError(dns.RcodeNameError)}
 		case name == qname:
-			return nil, &net.DNSError{Err: "no " + dns.TypeToString[qtype] + " records", Name: host, Server: server, IsNotFound: true}
+			return nil, unanswered(name), &net.DNSError{Err: "no " + typ + " records", Name: host, Server: server, IsNotFound: true}
 		}
 		qname = name
 	}
+}
+
+// rdata is what a record answers, as a validation record shows it.
+func rdata(rr dns.RR) string {
+	switch rr := rr.(type) {
+	case *dns.A:
+		return rr.A.String()
+	case *dns.AAAA:
+		return rr.AAAA.String()
+	case *dns.TXT:
+		return strings.Join(rr.Txt, "")
+	}
+	return strings.TrimPrefix(rr.String(), rr.Header().String())
 }
 
 // ownedBy returns the records of rrs of type qtype owned by name.

@@ -36,54 +36,64 @@ func oidSubjectAltName() asn1.ObjectIdentifier {
 
 // validateTLSALPN01 connects to the identifier on the tls-alpn-01 port,
 // offers only acme-tls/1, and checks the self-signed certificate the client
-// built for the challenge (RFC 8737 §3; RFC 8738 §6 for IP addresses).
-func (v *Validator) validateTLSALPN01(ctx context.Context, id acme.Identifier, _, keyAuth string) *acme.Problem {
+// built for the challenge (RFC 8737 §3; RFC 8738 §6 for IP addresses). Its
+// one record is the connection: hostname, port, addresses resolved, the
+// address used.
+func (v *Validator) validateTLSALPN01(ctx context.Context, id acme.Identifier, _, keyAuth string) ([]acme.ValidationRecord, *acme.Problem) {
 	var (
-		host = id.Value
 		sni  string
 		addr net.IP // the IP identifier; nil for a name
 		ips  []net.IPAddr
+		rec  = acme.ValidationRecord{Hostname: id.Value, Port: strconv.Itoa(v.tlsALPNPort)}
 	)
 	switch id.Type {
 	case acme.IdentifierIP:
 		a, p := parseIPIdentifier(id.Value)
 		if p != nil {
-			return p
+			return nil, p
 		}
-		host, addr = a.String(), a.AsSlice()
+		rec.Hostname, addr = a.String(), a.AsSlice()
 		ips = []net.IPAddr{{IP: addr}}
 		// RFC 8738 §6: an IP address is not allowed in SNI, so its reverse
 		// DNS name stands in for it.
 		arpa, err := dns.ReverseAddr(a.String())
 		if err != nil {
-			return acme.Malformed("%q is not an IP address", id.Value)
+			return nil, acme.Malformed("%q is not an IP address", id.Value)
 		}
 		sni = strings.TrimSuffix(arpa, ".")
 	default:
 		if strings.HasPrefix(id.Value, "*.") {
-			return acme.Malformed("tls-alpn-01 cannot validate the wildcard name %q (RFC 8737 §3); use dns-01", id.Value)
+			return nil, acme.Malformed("tls-alpn-01 cannot validate the wildcard name %q (RFC 8737 §3); use dns-01", id.Value)
 		}
 		if !validDNSName(id.Value) {
-			return acme.Malformed("%q is not a valid DNS name", id.Value)
+			return nil, acme.Malformed("%q is not a valid DNS name", id.Value)
 		}
 		sni = id.Value
-		found, err := v.resolver.LookupIPAddr(ctx, id.Value)
+		found, queries, err := v.lookupIP(ctx, id.Value)
+		rec.Queries = queries
 		if err != nil {
-			return (&lookupError{host: id.Value, err: err}).problem()
+			return []acme.ValidationRecord{rec}, (&lookupError{host: id.Value, err: err}).problem()
 		}
 		if ips = orderAddrs(found); len(ips) == 0 {
-			return (&lookupError{host: id.Value}).problem()
+			return []acme.ValidationRecord{rec}, (&lookupError{host: id.Value}).problem()
 		}
 	}
-
-	target := net.JoinHostPort(host, strconv.Itoa(v.tlsALPNPort))
-	conn, failed := v.dialFirst(ctx, ips, strconv.Itoa(v.tlsALPNPort))
+	for _, ip := range ips {
+		rec.AddressesResolved = append(rec.AddressesResolved, ip.IP.String())
+	}
+	conn, failed := v.dialFirst(ctx, ips, rec.Port)
 	if conn == nil {
-		return dialProblem("Connecting to "+target+" for tls-alpn-01", failed)
+		return []acme.ValidationRecord{rec}, dialProblem("Connecting to "+net.JoinHostPort(rec.Hostname, rec.Port)+" for tls-alpn-01", failed)
 	}
 	defer conn.Close()
-	ip, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+	rec.AddressUsed, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
+	return []acme.ValidationRecord{rec}, v.handshakeALPN(ctx, conn, rec, sni, id, addr, keyAuth)
+}
 
+// handshakeALPN runs the tls-alpn-01 handshake over conn and checks the
+// certificate it got.
+func (v *Validator) handshakeALPN(ctx context.Context, conn net.Conn, rec acme.ValidationRecord, sni string, id acme.Identifier, addr net.IP, keyAuth string) *acme.Problem {
+	ip, target := rec.AddressUsed, net.JoinHostPort(rec.Hostname, rec.Port)
 	tc := tls.Client(conn, &tls.Config{
 		ServerName: sni,
 		NextProtos: []string{acmeTLSALPN},
@@ -109,11 +119,9 @@ func (v *Validator) validateTLSALPN01(ctx context.Context, id acme.Identifier, _
 	}
 	state := tc.ConnectionState()
 	if state.NegotiatedProtocol != acmeTLSALPN {
-		got := "none"
-		if state.NegotiatedProtocol != "" {
-			got = strconv.Quote(state.NegotiatedProtocol)
-		}
-		return acme.TLS("%s: Connecting to %s for tls-alpn-01: the server did not negotiate acme-tls/1 (negotiated: %s)", ip, target, got)
+		// The tls package refuses a protocol that was not offered, so the
+		// server negotiated none.
+		return acme.TLS("%s: Connecting to %s for tls-alpn-01: the server did not negotiate acme-tls/1 (negotiated: none)", ip, target)
 	}
 	if len(state.PeerCertificates) == 0 {
 		return acme.TLS("%s: Connecting to %s for tls-alpn-01: the server sent no certificate", ip, target)

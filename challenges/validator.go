@@ -140,8 +140,9 @@ func New(cfg Config) *Validator {
 	return v
 }
 
-// method is one challenge type's validation of one identifier.
-type method func(ctx context.Context, id acme.Identifier, token, keyAuth string) *acme.Problem
+// method is one challenge type's validation of one identifier: what it
+// checked, failure or not, and the problem when it failed.
+type method func(ctx context.Context, id acme.Identifier, token, keyAuth string) ([]acme.ValidationRecord, *acme.Problem)
 
 // check checks one challenge. It returns nil when the challenge is
 // satisfied, otherwise a *acme.Problem naming id: acme.ErrConnection (cannot
@@ -157,38 +158,39 @@ type method func(ctx context.Context, id acme.Identifier, token, keyAuth string)
 // the error wraps ctx.Err() and is not a problem. The validation did not
 // happen, so the challenge must not be failed for it; the job should be
 // retried instead.
-func (v *Validator) check(ctx context.Context, accountID string, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) error {
+func (v *Validator) check(ctx context.Context, accountID string, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) ([]acme.ValidationRecord, error) {
 	validate, p := v.method(typ, id)
 	if p != nil {
-		return p.For(id)
+		return nil, p.For(id)
 	}
 	release, err := v.acquire(ctx, accountID)
 	if err != nil {
-		return fmt.Errorf("challenges: %s validation of %s not started: %w", typ, id.Value, err)
+		return nil, fmt.Errorf("challenges: %s validation of %s not started: %w", typ, id.Value, err)
 	}
 	defer release()
 
 	vctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	p = validate(vctx, id, token, keyAuthorization)
+	records, p := validate(vctx, id, token, keyAuthorization)
 	if p == nil {
-		return nil
+		return records, nil
 	}
 	if err := ctx.Err(); errors.Is(err, context.Canceled) {
-		return fmt.Errorf("challenges: %s validation of %s abandoned: %w", typ, id.Value, err)
+		return nil, fmt.Errorf("challenges: %s validation of %s abandoned: %w", typ, id.Value, err)
 	}
-	return p.For(id)
+	return records, p.For(id)
 }
 
-// Validate checks one challenge for accountID and returns its outcome;
-// an error means the validation was not performed (see check).
+// Validate checks one challenge for accountID and returns its outcome,
+// with the records of what it checked (failed or not); an error means the
+// validation was not performed (see check).
 func (v *Validator) Validate(ctx context.Context, accountID string, typ acme.ChallengeType, id acme.Identifier, token, keyAuthorization string) (acme.Validation, error) {
-	err := v.check(ctx, accountID, typ, id, token, keyAuthorization)
+	records, err := v.check(ctx, accountID, typ, id, token, keyAuthorization)
 	var p *acme.Problem
-	if errors.As(err, &p) {
-		return acme.Validation{Problem: p}, nil
+	if err != nil && !errors.As(err, &p) {
+		return acme.Validation{}, err
 	}
-	return acme.Validation{}, err
+	return acme.Validation{Records: records, Problem: p}, nil
 }
 
 // method picks the validation of typ for id's type.
