@@ -75,6 +75,11 @@ func (v *Validator) fetch(ctx context.Context, u *url.URL, rec *acme.ValidationR
 	resp, err := roundTrip(ctx, conn, u, v.timeout)
 	if err != nil {
 		conn.Close()
+		if ctx.Err() != nil {
+			// The validation's end closed the connection: whatever the
+			// read saw, it ran out of time.
+			err = context.DeadlineExceeded
+		}
 		return nil, readProblem(rec.AddressUsed, rec.URL, err)
 	}
 	return resp, nil

@@ -59,7 +59,7 @@ func (v *Validator) validateHTTP01(ctx context.Context, id acme.Identifier, toke
 		next, p := v.redirectTarget(u, resp, hops, rec.AddressUsed)
 		if p != nil || next == nil {
 			if p == nil {
-				p = v.checkResponse(resp, rec, keyAuth)
+				p = v.checkResponse(ctx, resp, rec, keyAuth)
 			}
 			resp.Body.Close()
 			return records, p
@@ -71,7 +71,7 @@ func (v *Validator) validateHTTP01(ctx context.Context, id acme.Identifier, toke
 
 // checkResponse checks the final response of a fetch: status 200, a body
 // of at most MaxBody bytes that is the key authorization.
-func (v *Validator) checkResponse(resp *http.Response, rec *acme.ValidationRecord, keyAuth string) *acme.Problem {
+func (v *Validator) checkResponse(ctx context.Context, resp *http.Response, rec *acme.ValidationRecord, keyAuth string) *acme.Problem {
 	ip := rec.AddressUsed
 	if resp.StatusCode != http.StatusOK {
 		return acme.IncorrectResponse("%s: Invalid response from %s: %d %s", ip, rec.URL, resp.StatusCode, http.StatusText(resp.StatusCode))
@@ -79,6 +79,9 @@ func (v *Validator) checkResponse(resp *http.Response, rec *acme.ValidationRecor
 	// One byte over the limit tells a full-sized body from an oversized one.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, v.maxBody+1))
 	if err != nil {
+		if ctx.Err() != nil {
+			err = context.DeadlineExceeded
+		}
 		return readProblem(ip, rec.URL, err)
 	}
 	if int64(len(body)) > v.maxBody {
