@@ -1,126 +1,15 @@
 package challenges
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/acmed/acmed/acme"
 )
-
-const (
-	testToken   = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
-	testKeyAuth = testToken + ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
-	testPath    = challengePath + testToken
-)
-
-// serve runs h on 127.0.0.1 until the test ends and returns its port.
-func serve(t testing.TB, h http.Handler) int {
-	t.Helper()
-	return startServer(t, h, false)
-}
-
-// serveTLS is serve over TLS with a certificate no one trusts.
-func serveTLS(t testing.TB, h http.Handler) int {
-	t.Helper()
-	return startServer(t, h, true)
-}
-
-func startServer(t testing.TB, h http.Handler, useTLS bool) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener.Close()
-	srv.Listener = l
-	if useTLS {
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(srv.Close)
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// closedPort returns a loopback port on which nothing listens.
-func closedPort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
-// respond serves body at the challenge path and 404 elsewhere.
-func respond(body string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != testPath {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprint(w, body)
-	})
-}
-
-// redirect sends every request to target(r).
-func redirect(target func(r *http.Request) string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, target(r), http.StatusFound)
-	})
-}
-
-// samePort is the port of the server that got r, for redirects that must
-// stay on the allowed port without sharing a variable with the handler.
-func samePort(r *http.Request) string {
-	_, port, _ := net.SplitHostPort(r.Host)
-	return port
-}
-
-// blackhole returns a dialer whose connections to ips never complete, as
-// behind a firewall that drops packets.
-func blackhole(ips ...string) *net.Dialer {
-	return &net.Dialer{ControlContext: func(ctx context.Context, _, address string, _ syscall.RawConn) error {
-		if host, _, _ := net.SplitHostPort(address); slices.Contains(ips, host) {
-			<-ctx.Done()
-			return ctx.Err()
-		}
-		return nil
-	}}
-}
-
-// hang blocks every request until the test ends or the client goes away;
-// with headersFirst it sends the status line before blocking.
-func hang(t testing.TB, headersFirst bool) http.Handler {
-	t.Helper()
-	release := make(chan struct{})
-	// Registered after the server's Close, so it runs first and lets Close
-	// return.
-	t.Cleanup(func() { close(release) })
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if headersFirst {
-			w.WriteHeader(http.StatusOK)
-			w.(http.Flusher).Flush()
-		}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-}
 
 func TestHTTP01(t *testing.T) {
 	res := NewResolver(startDNS(t, &testZone{}))
@@ -475,42 +364,6 @@ func TestHTTP01(t *testing.T) {
 	}
 }
 
-// checkProblem asserts that err is nil when want is, and otherwise a problem
-// of want's type about id whose detail holds every one of words.
-func checkProblem(t *testing.T, err error, want *acme.Problem, id acme.Identifier, words, notWords []string) {
-	t.Helper()
-	if want == nil {
-		if err != nil {
-			t.Fatalf("Validate: %v, want success", err)
-		}
-		return
-	}
-	var p *acme.Problem
-	if !errors.As(err, &p) {
-		t.Fatalf("Validate = %v (%T), want a %s problem", err, err, want.Type)
-	}
-	if !errors.Is(err, want) {
-		t.Fatalf("Validate = %v, want type %s", err, want.Type)
-	}
-	t.Logf("detail: %s", p.Detail)
-	if p.Identifier == nil || *p.Identifier != id {
-		t.Errorf("problem identifier = %v, want %v", p.Identifier, id)
-	}
-	if p.Status == 0 {
-		t.Errorf("problem has no HTTP status")
-	}
-	for _, w := range words {
-		if !strings.Contains(p.Detail, w) {
-			t.Errorf("detail %q does not contain %q", p.Detail, w)
-		}
-	}
-	for _, w := range notWords {
-		if strings.Contains(p.Detail, w) {
-			t.Errorf("detail %q contains %q", p.Detail, w)
-		}
-	}
-}
-
 func TestHTTP01Request(t *testing.T) {
 	res := NewResolver(startDNS(t, &testZone{}))
 	type seen struct {
@@ -551,95 +404,6 @@ func TestChallengeURL(t *testing.T) {
 	}
 }
 
-func TestValidateRejects(t *testing.T) {
-	// No network is reached: a resolver that fails the test if asked.
-	v := New(Config{Resolver: failResolver{t}, HTTPPort: closedPort(t)})
-	dnsID := func(v string) acme.Identifier { return acme.Identifier{Type: acme.IdentifierDNS, Value: v} }
-	ipID := func(v string) acme.Identifier { return acme.Identifier{Type: acme.IdentifierIP, Value: v} }
-	tests := []struct {
-		name    string
-		typ     acme.ChallengeType
-		id      acme.Identifier
-		token   string
-		wantErr *acme.Problem
-		want    []string
-	}{
-		{"unknown type", "http-02", dnsID("v4.example.test"), testToken, acme.ErrMalformed, []string{"http-02"}},
-		{"unknown identifier type", acme.ChallengeHTTP01, acme.Identifier{Type: "email", Value: "a@example.test"}, testToken, acme.ErrUnsupportedIdentifier, []string{"email"}},
-		{"dns-01 for an IP address", acme.ChallengeDNS01, ipID("127.0.0.1"), testToken, acme.ErrMalformed, []string{"dns-01 cannot validate an IP address"}},
-		{"dns-01 for a bad name", acme.ChallengeDNS01, dnsID("a..example.test"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
-		{"tls-alpn-01 for a wildcard", acme.ChallengeTLSALPN01, dnsID("*.example.test"), testToken, acme.ErrMalformed, []string{"wildcard", "dns-01"}},
-		{"tls-alpn-01 for a bad name", acme.ChallengeTLSALPN01, dnsID("evil@example.test"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
-		{"tls-alpn-01 for a bad IP", acme.ChallengeTLSALPN01, ipID("127.0.0.300"), testToken, acme.ErrMalformed, []string{"not an IP address"}},
-		{"IP identifier that is a name", acme.ChallengeHTTP01, ipID("example.test"), testToken, acme.ErrMalformed, []string{"not an IP address"}},
-		{"IP identifier with a zone", acme.ChallengeHTTP01, ipID("fe80::1%lo"), testToken, acme.ErrMalformed, []string{"not an IP address"}},
-		{"wildcard", acme.ChallengeHTTP01, dnsID("*.example.test"), testToken, acme.ErrMalformed, []string{"wildcard"}},
-		{"IP literal as DNS name", acme.ChallengeHTTP01, dnsID("127.0.0.1"), testToken, acme.ErrMalformed, []string{"IP address"}},
-		{"name with a port", acme.ChallengeHTTP01, dnsID("example.test:8080"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
-		{"name with userinfo", acme.ChallengeHTTP01, dnsID("evil@example.test"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
-		{"empty label", acme.ChallengeHTTP01, dnsID("a..example.test"), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
-		{"empty name", acme.ChallengeHTTP01, dnsID(""), testToken, acme.ErrMalformed, []string{"not a valid DNS name"}},
-		{"token with a slash", acme.ChallengeHTTP01, dnsID("v4.example.test"), "../../etc", acme.ErrMalformed, []string{"token"}},
-		{"empty token", acme.ChallengeHTTP01, dnsID("v4.example.test"), "", acme.ErrMalformed, []string{"token"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := validateErr(v, t.Context(), tc.typ, tc.id, tc.token, testKeyAuth)
-			checkProblem(t, err, tc.wantErr, tc.id, tc.want, nil)
-		})
-	}
-}
-
-// failResolver fails the test when a lookup is made.
-type failResolver struct{ t *testing.T }
-
-func (r failResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
-	r.t.Errorf("unexpected lookup of %q", host)
-	return nil, errors.New("unexpected lookup")
-}
-
-func (r failResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
-	r.t.Errorf("unexpected TXT lookup of %q", name)
-	return nil, errors.New("unexpected lookup")
-}
-
-func TestValidateCanceled(t *testing.T) {
-	res := NewResolver(startDNS(t, &testZone{}))
-	ctx, cancel := context.WithCancel(t.Context())
-	// Cancel once the validator is waiting on the server: the request
-	// reaching the handler is the signal, not a sleep.
-	arrived := make(chan struct{}, 1)
-	port := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-r.Context().Done()
-	}))
-	v := New(Config{Resolver: res, HTTPPort: port})
-	go func() {
-		<-arrived
-		cancel()
-	}()
-	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
-	err := validateErr(v, ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Validate = %v, want context.Canceled", err)
-	}
-	var p *acme.Problem
-	if errors.As(err, &p) {
-		t.Errorf("Validate = problem %v; a canceled validation must not fail the challenge", p)
-	}
-}
-
-func TestValidateParentDeadline(t *testing.T) {
-	res := NewResolver(startDNS(t, &testZone{}))
-	port := serve(t, hang(t, false))
-	v := New(Config{Resolver: res, HTTPPort: port}) // default 10s timeout
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-	t.Cleanup(cancel)
-	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "v4.example.test"}
-	err := validateErr(v, ctx, acme.ChallengeHTTP01, id, testToken, testKeyAuth)
-	checkProblem(t, err, acme.ErrConnection, id, []string{"timeout"}, nil)
-}
-
 func BenchmarkHTTP01(b *testing.B) {
 	res := NewResolver(startDNS(b, &testZone{}))
 	port := serve(b, respond(testKeyAuth+"\n"))
@@ -661,22 +425,6 @@ func TestHTTP01SystemResolver(t *testing.T) {
 	if err := validateErr(v, t.Context(), acme.ChallengeHTTP01, id, testToken, testKeyAuth); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// serveAt runs h on host (an IP address) at port (0: any) until the test
-// ends and returns its port.
-func serveAt(t testing.TB, host string, port int, h http.Handler) int {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener.Close()
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestHTTP01IP(t *testing.T) {
