@@ -18,7 +18,7 @@ func TestHTTP01(t *testing.T) {
 		name   string
 		domain string // default "v4.example.test"
 		// setup starts what the validator talks to and returns the ports it
-		// may use; httpsPort 0 leaves the validator's default.
+		// may use; httpsPort 0 leaves the validator's default (443).
 		setup   func(t *testing.T) (httpPort, httpsPort int)
 		cfg     Config // Resolver and HTTPPort are filled in
 		wantErr *acme.Problem
@@ -347,11 +347,8 @@ func TestHTTP01(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			httpPort, httpsPort := tc.setup(t)
 			cfg := tc.cfg
-			cfg.Resolver, cfg.HTTPPort = res, httpPort
+			cfg.Resolver, cfg.HTTPPort, cfg.HTTPSPort = res, httpPort, httpsPort
 			v := New(cfg)
-			if httpsPort != 0 {
-				v.httpsPort = httpsPort
-			}
 			domain := tc.domain
 			if domain == "" {
 				domain = "v4.example.test"
