@@ -134,7 +134,8 @@ func tryStartAcmed(t *testing.T, data string, args ...string) (*acmed, error) {
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(acmedBinary, append([]string{"serve", "--data", data, "--log-level", "debug"}, args...)...)
+	// --drain-delay 0s: no balancer to tell, so stop at once.
+	cmd := exec.Command(acmedBinary, append([]string{"serve", "--data", data, "--log-level", "debug", "--drain-delay", "0s"}, args...)...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

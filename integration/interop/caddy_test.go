@@ -100,7 +100,7 @@ func testCaddy(t *testing.T, bin string, renewReliable bool) {
 			if s.challenge != "" {
 				e.validated(t, s.name, s.challenge)
 			} else {
-				line := e.waitLog(t, "validation succeeded", "identifier="+s.name+" ")
+				line := e.waitLog(t, validatedEvent, "identifier="+s.name+" ", "outcome=valid")
 				t.Logf("Caddy chose: %s", line[strings.Index(line, "type="):])
 			}
 		})

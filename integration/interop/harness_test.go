@@ -174,6 +174,7 @@ func newEnv(t *testing.T, acmedArgs ...string) *env {
 		"--listen", "127.0.0.1:0",
 		"--data", data,
 		"--log-level", "debug",
+		"--drain-delay", "0s", // no balancer to tell: stop at once
 	}, acmedArgs...)
 	e.acmed = e.startAcmed(args)
 	return e
@@ -612,12 +613,15 @@ func (e *env) checkCertFile(t testing.TB, names []string, files ...string) *x509
 	return e.checkChain(t, readChain(t, files...), names...)
 }
 
+// validatedEvent starts the audit record of a validation's outcome.
+const validatedEvent = "msg=audit event=authorization.validate"
+
 // validated asserts that acmed validated name with challenge type typ, and
 // never with another type.
 func (e *env) validated(t testing.TB, name, typ string) {
 	t.Helper()
-	e.waitLog(t, "validation succeeded", "identifier="+name+" ", "type="+typ)
-	for _, line := range e.logLines("validation succeeded", "identifier="+name+" ") {
+	e.waitLog(t, validatedEvent, "identifier="+name+" ", "type="+typ, "outcome=valid")
+	for _, line := range e.logLines(validatedEvent, "identifier="+name+" ", "outcome=valid") {
 		if !strings.Contains(line, "type="+typ) {
 			t.Errorf("%s validated with another type than %s: %s", name, typ, line)
 		}
