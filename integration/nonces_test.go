@@ -79,10 +79,10 @@ func TestNewNonceStoreGrowth(t *testing.T) {
 		// One nonce first: the first of its epoch stores the nonce key,
 		// which belongs to the clock, not to the requests.
 		hammer(t, s.httpClient(), url, 1, 1)
-		before := usedMemory(t, rdb)
+		before := redistest.UsedMemory(t, rdb)
 		keysBefore := rdb.DBSize(t.Context()).Val()
 		hammerNewNonce(t, s.httpClient(), url)
-		after := usedMemory(t, rdb)
+		after := redistest.UsedMemory(t, rdb)
 		keysAfter := rdb.DBSize(t.Context()).Val()
 		t.Logf("Redis used_memory: %d bytes before, %d after %d new-nonce requests; keys: %d, then %d",
 			before, after, nonceRequests, keysBefore, keysAfter)
@@ -200,24 +200,5 @@ func rss(t *testing.T, pid int) int64 {
 			return n
 		}
 	}
-	return 0
-}
-
-func usedMemory(t *testing.T, c goredis.UniversalClient) int64 {
-	t.Helper()
-	info, err := c.Info(t.Context(), "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no used_memory in INFO memory")
 	return 0
 }

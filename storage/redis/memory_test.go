@@ -9,12 +9,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
@@ -43,7 +40,7 @@ func TestMemoryPerIssuance(t *testing.T) {
 
 	issue(t, s, 0, chain) // creates the job stream and its group
 	const n = 500
-	before := usedMemory(t, c)
+	before := redistest.UsedMemory(t, c)
 	for i := 1; i <= n; i++ {
 		issue(t, s, i, chain)
 	}
@@ -70,7 +67,7 @@ func TestMemoryPerIssuance(t *testing.T) {
 	}
 	t.Logf("%6d bytes  MEMORY USAGE, all keys of one issuance", total)
 	if srv.Dir != "" { // not a shared REDIS_URL server, which others may be filling
-		t.Logf("%6d bytes  used_memory growth per issuance, over %d", (usedMemory(t, c)-before)/n, n)
+		t.Logf("%6d bytes  used_memory growth per issuance, over %d", (redistest.UsedMemory(t, c)-before)/n, n)
 	}
 	if total > maxIssuanceBytes {
 		t.Errorf("one issuance leaves %d bytes, want at most %d", total, maxIssuanceBytes)
@@ -146,25 +143,6 @@ func issue(t *testing.T, s *redis.Store, i int, chain []byte) {
 		Identifiers: []acme.Identifier{ident}, NotAfter: now.Add(90 * day),
 	}))
 	must(err)
-}
-
-func usedMemory(t *testing.T, c goredis.UniversalClient) int64 {
-	t.Helper()
-	info, err := c.Info(t.Context(), "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no used_memory in INFO memory")
-	return 0
 }
 
 // testChain is a chain like the built-in CA's: a P-256 leaf for one name,

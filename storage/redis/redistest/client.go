@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -116,4 +118,25 @@ func infoField(info, field string) string {
 		}
 	}
 	return ""
+}
+
+// UsedMemory is the used_memory of INFO memory on the server c talks to:
+// what a test that bounds store growth compares before and after.
+func UsedMemory(t testing.TB, c goredis.UniversalClient) int64 {
+	t.Helper()
+	info, err := c.Info(t.Context(), "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no used_memory in INFO memory")
+	return 0
 }
