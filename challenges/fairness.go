@@ -27,14 +27,14 @@ type gate struct {
 	queued func(account string, global bool)
 
 	mu       sync.Mutex
-	running  int       // global slots held
-	waiting  []*waiter // FIFO for a global slot
-	accounts map[string]*accountState
+	slots    fifo // global slots held, and the jobs waiting for one
+	accounts map[string]*fifo
 }
 
-// accountState is one account's share: tokens held (by jobs running or
-// waiting for a global slot) and the jobs waiting for a token.
-type accountState struct {
+// fifo is a counting semaphore whose waiters are served in arrival order;
+// the gate's mutex guards it. For an account it counts the tokens held (by
+// jobs running or waiting for a global slot) and the jobs waiting for one.
+type fifo struct {
 	held    int
 	waiting []*waiter
 }
@@ -48,19 +48,26 @@ type waiter struct {
 }
 
 func newGate(total, perAccount int) *gate {
-	return &gate{total: total, perAccount: perAccount, accounts: make(map[string]*accountState)}
+	return &gate{total: total, perAccount: perAccount, accounts: make(map[string]*fifo)}
 }
 
 // acquire admits one job of account, or returns ctx's error if ctx ends
 // first (nothing is then held). release must be called once when the
 // validation is over.
 func (g *gate) acquire(ctx context.Context, account string) (release func(), err error) {
-	if err := g.acquireAccount(ctx, account); err != nil {
+	g.mu.Lock()
+	a := g.accounts[account]
+	if a == nil {
+		a = &fifo{}
+		g.accounts[account] = a
+	}
+	if err := g.take(ctx, a, g.perAccount, account, false); err != nil {
 		return nil, err
 	}
-	if err := g.acquireSlot(ctx, account); err != nil {
+	g.mu.Lock()
+	if err := g.take(ctx, &g.slots, g.total, account, true); err != nil {
 		g.mu.Lock()
-		g.releaseAccountLocked(account)
+		g.give(a, account)
 		g.mu.Unlock()
 		return nil, err
 	}
@@ -69,31 +76,26 @@ func (g *gate) acquire(ctx context.Context, account string) (release func(), err
 		once.Do(func() {
 			g.mu.Lock()
 			defer g.mu.Unlock()
-			g.releaseSlotLocked()
-			g.releaseAccountLocked(account)
+			g.give(&g.slots, "")
+			g.give(a, account)
 		})
 	}, nil
 }
 
-// acquireAccount takes one of account's tokens, waiting in the account's
-// queue if it has none free.
-func (g *gate) acquireAccount(ctx context.Context, account string) error {
-	g.mu.Lock()
-	a := g.accounts[account]
-	if a == nil {
-		a = &accountState{}
-		g.accounts[account] = a
-	}
-	if g.perAccount <= 0 || (a.held < g.perAccount && len(a.waiting) == 0) {
-		a.held++
+// take takes one unit of q, whose limit is limit (<= 0: no cap), waiting
+// in q's queue if none is free or others wait before it. It is called
+// with g.mu held and returns with it released.
+func (g *gate) take(ctx context.Context, q *fifo, limit int, account string, global bool) error {
+	if limit <= 0 || (q.held < limit && len(q.waiting) == 0) {
+		q.held++
 		g.mu.Unlock()
 		return nil
 	}
 	w := &waiter{account: account, ready: make(chan struct{})}
-	a.waiting = append(a.waiting, w)
+	q.waiting = append(q.waiting, w)
 	g.mu.Unlock()
 	if g.queued != nil {
-		g.queued(account, false)
+		g.queued(account, global)
 	}
 	select {
 	case <-w.ready:
@@ -103,76 +105,34 @@ func (g *gate) acquireAccount(ctx context.Context, account string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if w.granted {
-		// Handed a token as ctx ended: pass it on.
-		g.releaseAccountLocked(account)
+		g.give(q, account) // handed a unit as ctx ended: pass it on
 	} else {
-		a.waiting = remove(a.waiting, w)
-		g.forgetLocked(account, a)
+		q.waiting = remove(q.waiting, w)
+		g.forget(q, account)
 	}
 	return ctx.Err()
 }
 
-// acquireSlot takes a global slot, waiting in the global queue if none is
-// free.
-func (g *gate) acquireSlot(ctx context.Context, account string) error {
-	g.mu.Lock()
-	if g.total <= 0 || (g.running < g.total && len(g.waiting) == 0) {
-		g.running++
-		g.mu.Unlock()
-		return nil
-	}
-	w := &waiter{account: account, ready: make(chan struct{})}
-	g.waiting = append(g.waiting, w)
-	g.mu.Unlock()
-	if g.queued != nil {
-		g.queued(account, true)
-	}
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if w.granted {
-		g.releaseSlotLocked()
-	} else {
-		g.waiting = remove(g.waiting, w)
-	}
-	return ctx.Err()
-}
-
-// releaseSlotLocked hands a global slot to the first waiter, or frees it.
-func (g *gate) releaseSlotLocked() {
-	if len(g.waiting) > 0 {
-		w := g.waiting[0]
-		g.waiting[0] = nil
-		g.waiting = g.waiting[1:]
+// give hands a unit of q to its first waiter, or frees it; account names
+// q when it is an account's, which is forgotten once it holds and awaits
+// nothing. g.mu is held.
+func (g *gate) give(q *fifo, account string) {
+	if len(q.waiting) > 0 {
+		w := q.waiting[0]
+		q.waiting[0] = nil
+		q.waiting = q.waiting[1:]
 		w.granted = true
 		close(w.ready)
 		return
 	}
-	g.running--
+	q.held--
+	g.forget(q, account)
 }
 
-// releaseAccountLocked hands one of account's tokens to its first waiter,
-// or frees it, forgetting the account once it holds and awaits nothing.
-func (g *gate) releaseAccountLocked(account string) {
-	a := g.accounts[account]
-	if len(a.waiting) > 0 {
-		w := a.waiting[0]
-		a.waiting[0] = nil
-		a.waiting = a.waiting[1:]
-		w.granted = true
-		close(w.ready)
-		return
-	}
-	a.held--
-	g.forgetLocked(account, a)
-}
-
-func (g *gate) forgetLocked(account string, a *accountState) {
-	if a.held == 0 && len(a.waiting) == 0 {
+// forget drops an account's state once it holds and awaits nothing, so
+// the map is bounded by the jobs in hand. g.mu is held.
+func (g *gate) forget(q *fifo, account string) {
+	if q != &g.slots && q.held == 0 && len(q.waiting) == 0 {
 		delete(g.accounts, account)
 	}
 }

@@ -19,10 +19,10 @@ func (g *gate) snapshot() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var q []string
-	for _, w := range g.waiting {
+	for _, w := range g.slots.waiting {
 		q = append(q, w.account)
 	}
-	s := fmt.Sprintf("run=%d q=[%s]", g.running, strings.Join(q, " "))
+	s := fmt.Sprintf("run=%d q=[%s]", g.slots.held, strings.Join(q, " "))
 	names := make([]string, 0, len(g.accounts))
 	for n := range g.accounts {
 		names = append(names, n)
@@ -235,7 +235,7 @@ func (j *gateJobs) awaitSettled() {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		j.g.mu.Lock()
-		inGate := j.g.running
+		inGate := j.g.slots.held
 		j.g.mu.Unlock()
 		j.mu.Lock()
 		admitted := len(j.admit)
