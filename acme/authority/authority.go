@@ -17,6 +17,7 @@ import (
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/nonce"
+	"github.com/acmed/acmed/acme/policy"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/storage"
 )
@@ -65,6 +66,9 @@ type Config struct {
 	// DisableAuthzReuse makes every order get new authorizations instead of
 	// reusing the account's valid ones for the same identifiers.
 	DisableAuthzReuse bool
+	// IdentifierPolicy is the global allow/deny policy every new order
+	// is checked against; the zero value allows every identifier.
+	IdentifierPolicy policy.Policy
 	// TermsOfService, when set, must be agreed to by new accounts.
 	TermsOfService string
 	// JobTimeout bounds one validation or issuance job; default 30s.
