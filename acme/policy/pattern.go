@@ -43,13 +43,21 @@ type Patterns struct {
 	src     []string
 }
 
-// Parse parses patterns. The error names the first bad pattern and says
-// what is wrong with it.
+// PatternError is a bad pattern and what is wrong with it.
+type PatternError struct {
+	Pattern string
+	Reason  string
+}
+
+func (e *PatternError) Error() string { return fmt.Sprintf("pattern %q: %s", e.Pattern, e.Reason) }
+
+// Parse parses patterns. The error, a *PatternError, names the first bad
+// pattern and says what is wrong with it.
 func Parse(ss []string) (Patterns, error) {
 	var p Patterns
 	for _, s := range ss {
 		if err := p.add(s); err != nil {
-			return Patterns{}, fmt.Errorf("pattern %q: %s", s, err)
+			return Patterns{}, &PatternError{Pattern: s, Reason: err.Error()}
 		}
 		p.src = append(p.src, s)
 	}

@@ -53,6 +53,11 @@ type config struct {
 	ValidationBlocked       stringList
 	ValidationAllowed       stringList
 	ValidationHTTPSPort     int
+
+	// AllowIdentifiers and DenyIdentifiers are the global identifier
+	// policy (acme/policy patterns).
+	AllowIdentifiers stringList
+	DenyIdentifiers  stringList
 }
 
 // stringList is a repeatable flag; one value may also list several,
@@ -94,6 +99,9 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.Var(&c.ValidationAllowed, "validation-allowed-networks",
 		"CIDRs opened within the blocked ranges (built-in or --validation-blocked-networks); repeatable; the only way to open a built-in range")
 	fs.IntVar(&c.ValidationHTTPSPort, "validation-https-port", 443, "the only port an https redirect of http-01 is followed to")
+	fs.Var(&c.AllowIdentifiers, "allow-identifier",
+		"identifier pattern every order's identifiers must match (name, *.zone, **.zone with wildcards, IP, CIDR); repeatable; none: all not denied")
+	fs.Var(&c.DenyIdentifiers, "deny-identifier", "identifier pattern no order may touch, whatever is allowed; repeatable")
 	fs.DurationVar(&c.CertValidity, "cert-validity", 168*time.Hour, "lifetime of issued certificates")
 	fs.StringVar(&c.Website, "website", "", "URL shown as meta.website in the directory")
 	fs.StringVar(&c.TermsOfService, "terms-of-service", "", "URL of terms new accounts must agree to")
@@ -213,6 +221,9 @@ func (c config) check() error {
 		return err
 	}
 	if _, err := c.allowedNetworks(); err != nil {
+		return err
+	}
+	if _, err := c.identifierPolicy(); err != nil {
 		return err
 	}
 	for _, r := range c.Resolvers {

@@ -77,6 +77,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 
 	blocked, _ := c.blockedNetworks() // checked with the rest of the config
 	allowed, _ := c.allowedNetworks()
+	identifiers, _ := c.identifierPolicy()
 	redirects := c.ValidationMaxRedirects
 	if redirects == 0 {
 		redirects = -1 // the validator reads 0 as its default
@@ -94,6 +95,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		CertValidity:      c.CertValidity,
 		TermsOfService:    c.TermsOfService,
 		DisableAuthzReuse: !c.AuthzReuse,
+		IdentifierPolicy:  identifiers,
 	})
 	if err != nil {
 		return err
