@@ -25,6 +25,10 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 	if st := acme.OrderStatus(stored, authzs, now); st != acme.StatusReady {
 		return nil, acme.OrderNotReady("order is %s, not ready", st)
 	}
+	// As at new-order time; the account's EAB key patterns will be passed here too.
+	if err := a.checkIdentifiers(ctx, "finalize", c.Account, stored.Identifiers); err != nil {
+		return nil, err
+	}
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, acme.BadCSR("cannot parse CSR: %v", err)

@@ -57,7 +57,7 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 		return nil, acme.Compound(problems, "%d of the order's identifiers were refused", len(problems))
 	}
 	// The account's EAB key patterns (issue 13 item 2) will be passed here.
-	if err := a.checkIdentifiers(ctx, acct, idents); err != nil {
+	if err := a.checkIdentifiers(ctx, "new-order", acct, idents); err != nil {
 		return nil, err
 	}
 

@@ -65,3 +65,28 @@ func TestNewOrderIdentifierPolicy(t *testing.T) {
 		})
 	}
 }
+
+// A policy narrowed after an order was made (a restart with a new deny
+// pattern) stops the order at finalize: nothing is issued.
+func TestFinalizeIdentifierPolicy(t *testing.T) {
+	e := newEnv(t, nil)
+	acct := e.account(t)
+	o := e.validOrder(t, acct, "a.apps.internal", "admin.apps.internal")
+	e.cfg.IdentifierPolicy = policy.Policy{Deny: policy.MustParse("admin.apps.internal")}
+	e.restart(t)
+	_, err := e.a.Finalize(t.Context(), authority.CallerOf(acct), o.ID, csrFor(t, "a.apps.internal", "admin.apps.internal"))
+	wantProblem(t, "Finalize", err, acme.ErrRejectedIdentifier)
+	if p := err.(*acme.Problem); len(p.Subproblems) != 1 || p.Subproblems[0].Identifier.Value != "admin.apps.internal" {
+		t.Fatalf("problem %+v", p)
+	}
+	if n := e.sig.signedCount(); n != 0 {
+		t.Fatalf("%d certificates signed", n)
+	}
+	if got, err := e.a.Order(t.Context(), authority.CallerOf(acct), o.ID); err != nil || got.Status != acme.StatusReady {
+		t.Fatalf("order after a refused finalize: %v, %v; want it still ready", got, err)
+	}
+	ev := e.logs.events(t, "order.refuse")
+	if len(ev) != 1 || ev[0]["step"] != "finalize" {
+		t.Fatalf("order.refuse audit events: %v", ev)
+	}
+}
