@@ -79,6 +79,7 @@ type Store struct {
 	workers int
 	keep    storage.Retention
 	nonces  nonces
+	limits  limits // in process: the embedded store serves one process
 
 	// leftovers is the job bucket's sequence at Open: records up to it
 	// were left by an earlier run, later ones are claimed in this one.

@@ -1,0 +1,131 @@
+package storagetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/acmed/acmed/storage"
+)
+
+// RunLimiter is the suite every storage.Limiter passes. Time is the
+// suite's: each call passes its own now, so nothing waits.
+func RunLimiter(t *testing.T, open func(t *testing.T) storage.Limiter) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, l storage.Limiter)
+	}{
+		{"BurstThenRefill", testLimitBurst},
+		{"AllOrNothing", testLimitAllOrNothing},
+		{"ProbeSpendsNothing", testLimitProbe},
+		{"KeysAndScopesApart", testLimitApart},
+		{"Off", testLimitOff},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
+	}
+}
+
+var limitEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func limit(t *testing.T, l storage.Limiter, at time.Duration, checks ...storage.LimitCheck) storage.LimitDecision {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := l.Limit(ctx, limitEpoch.Add(at), checks)
+	if err != nil {
+		t.Fatalf("Limit: %v", err)
+	}
+	return d
+}
+
+func check(name, scope string, count int64, period time.Duration, cost int64) storage.LimitCheck {
+	return storage.LimitCheck{Name: name, Key: name + ":k", Scope: scope, Limit: storage.Limit{Count: count, Period: period}, Cost: cost}
+}
+
+func mustRefuse(t *testing.T, d storage.LimitDecision, name string, retry time.Duration) {
+	t.Helper()
+	if d.Allowed || d.Refused != name || d.RetryAfter != retry {
+		t.Fatalf("decision %+v, want %s refused with retry %v", d, name, retry)
+	}
+}
+
+func mustAllow(t *testing.T, d storage.LimitDecision) {
+	t.Helper()
+	if !d.Allowed {
+		t.Fatalf("decision %+v, want allowed", d)
+	}
+}
+
+func testLimitBurst(t *testing.T, l storage.Limiter) {
+	c := check("burst", "acct1", 3, 30*time.Second, 1) // one every 10s
+	for i := range 3 {
+		if d := limit(t, l, 0, c); !d.Allowed {
+			t.Fatalf("request %d of the burst refused: %+v", i+1, d)
+		}
+	}
+	mustRefuse(t, limit(t, l, 0, c), "burst", 10*time.Second)
+	mustRefuse(t, limit(t, l, 4*time.Second, c), "burst", 6*time.Second)
+	mustAllow(t, limit(t, l, 10*time.Second, c))
+	mustRefuse(t, limit(t, l, 10*time.Second, c), "burst", 10*time.Second)
+	// Long idle: the full burst again, and no more.
+	for range 3 {
+		mustAllow(t, limit(t, l, time.Hour, c))
+	}
+	mustRefuse(t, limit(t, l, time.Hour, c), "burst", 10*time.Second)
+}
+
+func testLimitAllOrNothing(t *testing.T, l storage.Limiter) {
+	wide := check("wide", "acct1", 10, time.Minute, 1)
+	narrow := check("narrow", "acct1", 1, time.Minute, 1)
+	mustAllow(t, limit(t, l, 0, wide, narrow))
+	mustRefuse(t, limit(t, l, 0, wide, narrow), "narrow", time.Minute)
+	// The refused call spent nothing of wide: 9 are left of its burst.
+	for i := range 9 {
+		if d := limit(t, l, 0, wide); !d.Allowed {
+			t.Fatalf("wide request %d refused: %+v", i+2, d)
+		}
+	}
+	mustRefuse(t, limit(t, l, 0, wide), "wide", 6*time.Second)
+	// A cost larger than what is left is refused as a whole.
+	big := check("big", "acct1", 5, 50*time.Second, 4)
+	mustAllow(t, limit(t, l, 0, big))
+	big.Cost = 2
+	mustRefuse(t, limit(t, l, 0, big), "big", 10*time.Second)
+	big.Cost = 1
+	mustAllow(t, limit(t, l, 0, big))
+}
+
+func testLimitProbe(t *testing.T, l storage.Limiter) {
+	c := check("probe", "acct1", 2, 20*time.Second, 0)
+	for range 5 {
+		mustAllow(t, limit(t, l, 0, c))
+	}
+	c.Cost = 2
+	mustAllow(t, limit(t, l, 0, c))
+	c.Cost = 0
+	mustRefuse(t, limit(t, l, 0, c), "probe", 10*time.Second)
+}
+
+func testLimitApart(t *testing.T, l storage.Limiter) {
+	a := check("one", "acct1", 1, time.Minute, 1)
+	b := check("one", "acct2", 1, time.Minute, 1)
+	global := check("one", "", 1, time.Minute, 1)
+	other := storage.LimitCheck{Name: "one", Key: "other", Limit: a.Limit, Cost: 1}
+	for _, c := range []storage.LimitCheck{a, b, global, other} {
+		mustAllow(t, limit(t, l, 0, c))
+	}
+	for _, c := range []storage.LimitCheck{a, b, global, other} {
+		mustRefuse(t, limit(t, l, 0, c), "one", time.Minute)
+	}
+	// Checks of several scopes in one call: each is decided.
+	mustRefuse(t, limit(t, l, 0, check("fresh", "acct3", 1, time.Minute, 1), global), "one", time.Minute)
+	mustAllow(t, limit(t, l, time.Minute, a, b, global))
+}
+
+func testLimitOff(t *testing.T, l storage.Limiter) {
+	off := check("off", "acct1", 0, time.Minute, 1)
+	for range 3 {
+		mustAllow(t, limit(t, l, 0, off))
+	}
+	mustAllow(t, limit(t, l, 0))
+}
