@@ -3,6 +3,7 @@ package acme
 import (
 	"fmt"
 	"net/http"
+	"time"
 )
 
 const errorNS = "urn:ietf:params:acme:error:"
@@ -18,6 +19,9 @@ type Problem struct {
 	Subproblems []*Problem  `json:"subproblems,omitempty"`
 	// Algorithms lists what the server accepts, for badSignatureAlgorithm.
 	Algorithms []string `json:"algorithms,omitempty"`
+	// RetryAfter, when positive, is sent as the Retry-After header
+	// (rateLimited): how long until the request would be allowed.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (p *Problem) Error() string {
@@ -70,6 +74,7 @@ var (
 	ErrUnsupportedContact      = &Problem{Type: errorNS + "unsupportedContact"}
 	ErrUnsupportedIdentifier   = &Problem{Type: errorNS + "unsupportedIdentifier"}
 	ErrExternalAccountRequired = &Problem{Type: errorNS + "externalAccountRequired"}
+	ErrRateLimited             = &Problem{Type: errorNS + "rateLimited"}
 	ErrCompound                = &Problem{Type: errorNS + "compound"}
 )
 
@@ -158,6 +163,15 @@ func UnsupportedContact(format string, args ...any) *Problem {
 func UnsupportedIdentifier(format string, args ...any) *Problem {
 	return newProblem("unsupportedIdentifier", http.StatusBadRequest, format, args)
 }
+
+// RateLimited is a request over a rate limit; retryAfter is when it would
+// be allowed.
+func RateLimited(retryAfter time.Duration, format string, args ...any) *Problem {
+	p := newProblem("rateLimited", http.StatusTooManyRequests, format, args)
+	p.RetryAfter = retryAfter
+	return p
+}
+
 func ExternalAccountRequired(format string, args ...any) *Problem {
 	return newProblem("externalAccountRequired", http.StatusUnauthorized, format, args)
 }

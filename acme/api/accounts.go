@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 
@@ -24,6 +25,7 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		}
 		acct, created, err := s.auth.NewAccount(r.Context(), req.jwk, authority.NewAccountRequest{
 			Contact: p.Contact, TermsAgreed: p.TermsAgreed, OnlyReturnExisting: p.OnlyReturnExisting,
+			ClientIP: clientIP(r),
 		})
 		if err != nil {
 			return err
@@ -136,4 +138,15 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusOK, s.wireAccount(acct))
 		return nil
 	})
+}
+
+// clientIP is the address of the peer, for new-accounts-per-ip. It is the
+// TCP peer, never a header: behind a proxy every client counts as the
+// proxy, which a header a client can forge would not make better.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	return host
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/authority"
@@ -46,6 +47,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var inUse *authority.KeyInUseError
 	switch {
 	case errors.As(err, &prob):
+		if prob.RetryAfter > 0 {
+			// Whole seconds, rounded up: a client retrying on time is allowed.
+			w.Header().Set("Retry-After", strconv.Itoa(int((prob.RetryAfter+time.Second-1)/time.Second)))
+		}
 	case clientGone(r, err):
 		// Whatever is written goes nowhere; the answer is still a
 		// problem, as a client never gets an unknown error's detail.

@@ -22,6 +22,9 @@ type NewAccountRequest struct {
 	Contact            []string
 	TermsAgreed        bool
 	OnlyReturnExisting bool
+	// ClientIP is the address the request came from, for the
+	// new-accounts-per-ip limit; "" is not limited.
+	ClientIP string
 }
 
 // NewAccount creates an account for key, or returns the existing one
@@ -45,6 +48,9 @@ func (a *Authority) NewAccount(ctx context.Context, key *jose.JSONWebKey, req Ne
 	}
 	if p := acme.CheckContacts(req.Contact); p != nil {
 		return nil, false, p
+	}
+	if err := a.limit(ctx, a.newAccountLimit(req.ClientIP)...); err != nil {
+		return nil, false, err
 	}
 	keyJSON, err := key.MarshalJSON()
 	if err != nil {

@@ -80,6 +80,11 @@ type Config struct {
 	// ValidationWait is how long a challenge response waits for its
 	// validation before answering "processing"; default 1s, negative: none.
 	ValidationWait time.Duration
+	// Limiter keeps the rate limits' state (the store, for replicas to
+	// share it); nil limits nothing. Limits are what it enforces, zero
+	// ones off: take DefaultLimits and change what you need.
+	Limiter storage.Limiter
+	Limits  Limits
 	// FinalizeWait is how long a finalize request waits for its issuance
 	// before answering "processing"; default 5s.
 	FinalizeWait time.Duration

@@ -95,6 +95,9 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		attrs = append(attrs, "problem", rc.Error.Error())
 	}
 	a.audit(ctx, "authorization.validate", attrs...)
+	if rec.Status == acme.StatusInvalid {
+		a.spendAfter(ctx, a.failedValidationLimit(acct.ID, az.Identifier, 1))
+	}
 	return rec
 }
 

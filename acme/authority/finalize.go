@@ -86,6 +86,7 @@ func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Orde
 	if cert != nil {
 		a.audit(ctx, "certificate.issue", "account", o.AccountID, "order", o.ID, "serial", cert.Serial,
 			"identifiers", cert.Identifiers, "not_after", cert.NotAfter)
+		a.spendAfter(ctx, a.certificatesLimit(o.Identifiers, 1))
 	}
 	return out
 }

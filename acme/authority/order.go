@@ -84,6 +84,9 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 		}
 		o.AuthzIDs = append(o.AuthzIDs, all[i].ID)
 	}
+	if err := a.limit(ctx, a.newOrderLimits(acct, idents, len(created))...); err != nil {
+		return nil, err
+	}
 	if err := a.cfg.Store.CreateOrder(ctx, o, created); err != nil {
 		return nil, err
 	}

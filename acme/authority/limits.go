@@ -1,0 +1,179 @@
+package authority
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
+)
+
+// Limit names: the flag names of --rate-limit, and what a refusal's detail
+// says. They are a contract.
+const (
+	LimitNewAccountsPerIP                      = "new-accounts-per-ip"
+	LimitNewOrdersPerAccount                   = "new-orders-per-account"
+	LimitPendingAuthorizationsPerAccount       = "pending-authorizations-per-account"
+	LimitFailedValidationsPerAccountIdentifier = "failed-validations-per-account-identifier"
+	LimitCertificatesPerIdentifierSet          = "certificates-per-identifier-set"
+)
+
+// Limits are the rate limits the authority enforces (DESIGN.md decision
+// 9), each COUNT per PERIOD (storage.Limit, GCRA: COUNT at once, then one
+// every PERIOD/COUNT); a zero one is off.
+type Limits struct {
+	NewAccountsPerIP    storage.Limit
+	NewOrdersPerAccount storage.Limit
+	// PendingAuthorizationsPerAccount is a cap with no period of its own:
+	// COUNT authorizations created, replenished over the pending lifetime
+	// (Config.OrderLifetime), the time an unanswered one stays pending.
+	// Authorizations that leave pending are not given back (that would
+	// cost a store round trip per validation), and those reused valid are
+	// not counted. So an account has at most COUNT pending at once from a
+	// burst, and never more than 2×COUNT (COUNT more created while the
+	// first ones wait out their lifetime).
+	PendingAuthorizationsPerAccount       int64
+	FailedValidationsPerAccountIdentifier storage.Limit
+	CertificatesPerIdentifierSet          storage.Limit
+}
+
+// DefaultLimits never get in the way of a fleet's renewals (a renewal
+// reuses its valid authorizations), of the test suites or of acmebench's
+// thousands of orders from one account, yet stop an account that floods
+// the store with pending orders at 10,000 pending authorizations.
+func DefaultLimits() Limits {
+	return Limits{
+		NewAccountsPerIP:                      storage.Limit{Count: 1000, Period: time.Hour},
+		NewOrdersPerAccount:                   storage.Limit{Count: 10000, Period: time.Hour},
+		PendingAuthorizationsPerAccount:       10000,
+		FailedValidationsPerAccountIdentifier: storage.Limit{Count: 100, Period: time.Hour},
+		CertificatesPerIdentifierSet:          storage.Limit{Count: 5000, Period: time.Hour},
+	}
+}
+
+// LimitNames lists the limits --rate-limit takes, in the README's order.
+func LimitNames() []string {
+	return []string{LimitNewAccountsPerIP, LimitNewOrdersPerAccount, LimitPendingAuthorizationsPerAccount,
+		LimitFailedValidationsPerAccountIdentifier, LimitCertificatesPerIdentifierSet}
+}
+
+// Set sets the limit called name; a cap (pending-authorizations-per-account)
+// takes only l.Count and refuses a period.
+func (ls *Limits) Set(name string, l storage.Limit) error {
+	switch name {
+	case LimitNewAccountsPerIP:
+		ls.NewAccountsPerIP = l
+	case LimitNewOrdersPerAccount:
+		ls.NewOrdersPerAccount = l
+	case LimitPendingAuthorizationsPerAccount:
+		if l.Period != 0 {
+			return fmt.Errorf("%s is a cap: give COUNT with no period", name)
+		}
+		ls.PendingAuthorizationsPerAccount = l.Count
+	case LimitFailedValidationsPerAccountIdentifier:
+		ls.FailedValidationsPerAccountIdentifier = l
+	case LimitCertificatesPerIdentifierSet:
+		ls.CertificatesPerIdentifierSet = l
+	default:
+		return fmt.Errorf("unknown limit %q (known: %s)", name, strings.Join(LimitNames(), ", "))
+	}
+	return nil
+}
+
+// limit applies checks; a refusal is the client's rateLimited problem,
+// naming the limit. Without a Limiter nothing is limited.
+func (a *Authority) limit(ctx context.Context, checks ...storage.LimitCheck) error {
+	if a.cfg.Limiter == nil {
+		return nil
+	}
+	checks = slices.DeleteFunc(checks, func(c storage.LimitCheck) bool { return c.Limit.Off() })
+	if len(checks) == 0 {
+		return nil
+	}
+	d, err := a.cfg.Limiter.Limit(ctx, a.now(), checks)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return acme.RateLimited(d.RetryAfter, "rate limit %s exceeded; retry after %s", d.Refused, d.RetryAfter.Round(time.Second))
+	}
+	return nil
+}
+
+// newAccountLimit counts registrations per client IP; IPv6 clients per
+// /64, the block one host usually holds. An unknown IP ("") is not limited.
+func (a *Authority) newAccountLimit(clientIP string) []storage.LimitCheck {
+	ip := net.ParseIP(clientIP)
+	if ip == nil {
+		return nil
+	}
+	key := ip.String()
+	if ip.To4() == nil {
+		key = (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+	}
+	return []storage.LimitCheck{{Name: LimitNewAccountsPerIP, Key: "acct-ip:" + key,
+		Limit: a.cfg.Limits.NewAccountsPerIP, Cost: 1}}
+}
+
+// newOrderLimits are checked at new-order, before the order is written:
+// they spend one order and the new authorizations, and probe (spend
+// nothing) the failed validations of each identifier and the
+// certificates of the identifier set, which are spent when they happen.
+// All but the last share the account's scope: one script, and with it
+// one round trip (two scopes go in one pipeline).
+func (a *Authority) newOrderLimits(acct *acme.Account, idents []acme.Identifier, newAuthzs int) []storage.LimitCheck {
+	l := a.cfg.Limits
+	checks := []storage.LimitCheck{
+		{Name: LimitNewOrdersPerAccount, Key: "orders", Scope: acct.ID, Limit: l.NewOrdersPerAccount, Cost: 1},
+	}
+	if newAuthzs > 0 {
+		checks = append(checks, storage.LimitCheck{Name: LimitPendingAuthorizationsPerAccount, Key: "pending-authzs", Scope: acct.ID,
+			Limit: storage.Limit{Count: l.PendingAuthorizationsPerAccount, Period: a.cfg.OrderLifetime}, Cost: int64(newAuthzs)})
+	}
+	if !l.FailedValidationsPerAccountIdentifier.Off() {
+		for _, id := range idents {
+			checks = append(checks, a.failedValidationLimit(acct.ID, id, 0))
+		}
+	}
+	return append(checks, a.certificatesLimit(idents, 0))
+}
+
+// failedValidationLimit counts failures per identifier without its
+// wildcard label: a wildcard order's authorization is for the base name.
+func (a *Authority) failedValidationLimit(accountID string, id acme.Identifier, cost int64) storage.LimitCheck {
+	id, _ = acme.SplitWildcard(id)
+	return storage.LimitCheck{Name: LimitFailedValidationsPerAccountIdentifier, Key: "failed:" + string(id.Type) + ":" + id.Value,
+		Scope: accountID, Limit: a.cfg.Limits.FailedValidationsPerAccountIdentifier, Cost: cost}
+}
+
+// certificatesLimit keys an identifier set by a hash of its sorted
+// identifiers: the same names in any order are the same set, and a key
+// stays short however many names there are.
+func (a *Authority) certificatesLimit(idents []acme.Identifier, cost int64) storage.LimitCheck {
+	names := make([]string, len(idents))
+	for i, id := range idents {
+		names[i] = string(id.Type) + ":" + id.Value
+	}
+	slices.Sort(names)
+	sum := sha256.Sum256([]byte(strings.Join(names, ",")))
+	return storage.LimitCheck{Name: LimitCertificatesPerIdentifierSet, Key: "certs:" + base64.RawURLEncoding.EncodeToString(sum[:18]),
+		Limit: a.cfg.Limits.CertificatesPerIdentifierSet, Cost: cost}
+}
+
+// spendAfter spends limits for something that already happened (a
+// failed validation, an issued certificate). It refuses nothing; a store
+// failure is logged, as the event itself stands.
+func (a *Authority) spendAfter(ctx context.Context, c storage.LimitCheck) {
+	if a.cfg.Limiter == nil || c.Limit.Off() {
+		return
+	}
+	if _, err := a.cfg.Limiter.Limit(ctx, a.now(), []storage.LimitCheck{c}); err != nil {
+		a.log.WarnContext(ctx, "rate limit not counted", "limit", c.Name, "err", err)
+	}
+}
