@@ -64,8 +64,12 @@ func LimitNames() []string {
 }
 
 // Set sets the limit called name; a cap (pending-authorizations-per-account)
-// takes only l.Count and refuses a period.
+// takes only l.Count and refuses a period, a rate refuses a count without
+// one. A zero Limit turns the limit off.
 func (ls *Limits) Set(name string, l storage.Limit) error {
+	if name != LimitPendingAuthorizationsPerAccount && l.Count > 0 && l.Period <= 0 {
+		return fmt.Errorf("%s is a rate: give COUNT/PERIOD, e.g. %s=100/1h", name, name)
+	}
 	switch name {
 	case LimitNewAccountsPerIP:
 		ls.NewAccountsPerIP = l

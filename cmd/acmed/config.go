@@ -58,6 +58,8 @@ type config struct {
 	// policy (acme/policy patterns).
 	AllowIdentifiers stringList
 	DenyIdentifiers  stringList
+
+	RateLimits rateLimits // limits.go
 }
 
 // stringList is a repeatable flag; one value may also list several,
@@ -111,6 +113,8 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.Var(&c.MinReplicas, "store-min-replicas",
 		"Redis: replicas that must confirm each acknowledged write (WAIT), or auto: every healthy replica of the master; 0 turns waiting off")
 	fs.StringVar(&c.DebugListen, "debug-listen", "", "address for Go's pprof profiles (e.g. 127.0.0.1:6060); off when empty")
+	fs.Var(&c.RateLimits, "rate-limit",
+		"NAME=COUNT/PERIOD changes one rate limit (NAME=COUNT for pending-authorizations-per-account, a cap), NAME=off turns one off, off turns all off; repeatable; README has the names and defaults")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second,
 		"on SIGTERM/SIGINT, answer /readyz with 503 this long, still serving, before refusing new connections; at least a balancer's check interval × its failure threshold")

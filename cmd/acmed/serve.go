@@ -82,6 +82,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if redirects == 0 {
 		redirects = -1 // the validator reads 0 as its default
 	}
+	limiter, _ := store.(storage.Limiter) // both backends are
 	auth, err := authority.New(authority.Config{
 		Store:  store,
 		Signer: authorityCA,
@@ -96,6 +97,8 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		TermsOfService:    c.TermsOfService,
 		DisableAuthzReuse: !c.AuthzReuse,
 		IdentifierPolicy:  identifiers,
+		Limiter:           limiter, // limits live in the store, shared by replicas
+		Limits:            c.RateLimits.get(),
 	})
 	if err != nil {
 		return err
