@@ -73,6 +73,16 @@ func newEnv(t *testing.T) *env {
 // a validator given replaces the real one.
 func startEnv(t *testing.T, store authority.Store, ready func(context.Context) error, log *slog.Logger, validator ...authority.Validator) *env {
 	t.Helper()
+	return startEnvWith(t, store, ready, log, func(c *authority.Config) {
+		if len(validator) > 0 {
+			c.Validator = validator[0]
+		}
+	})
+}
+
+// startEnvWith is startEnv with tune changing the Authority's Config.
+func startEnvWith(t *testing.T, store authority.Store, ready func(context.Context) error, log *slog.Logger, tune func(*authority.Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	if err := ca.Init(dir, ca.Config{}); err != nil {
 		t.Fatal(err)
@@ -88,16 +98,15 @@ func startEnv(t *testing.T, store authority.Store, ready func(context.Context) e
 	var v authority.Validator = challenges.New(challenges.Config{
 		Resolver: challenges.NewResolver(e.dns.Addr), HTTPPort: e.http01.Port, Timeout: 5 * time.Second,
 	})
-	if len(validator) > 0 {
-		v = validator[0]
-	}
-	auth, err := authority.New(authority.Config{
+	cfg := authority.Config{
 		Store:     store,
 		Signer:    signer,
 		Validator: v,
 		Now:       e.clock.Now,
 		Logger:    log,
-	})
+	}
+	tune(&cfg)
+	auth, err := authority.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
