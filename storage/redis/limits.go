@@ -57,13 +57,8 @@ func limitKey(c storage.LimitCheck) string {
 // Limit implements storage.Limiter: one script per hash tag, all in one
 // round trip (a pipeline when there are several).
 func (s *Store) Limit(ctx context.Context, now time.Time, checks []storage.LimitCheck) (storage.LimitDecision, error) {
-	type group struct {
-		keys   []string
-		args   []any
-		checks []storage.LimitCheck
-	}
-	var groups []*group
-	byTag := map[string]*group{}
+	var groups []*limitGroup
+	byTag := map[string]*limitGroup{}
 	for _, c := range checks {
 		if c.Limit.Off() {
 			continue
@@ -75,7 +70,7 @@ func (s *Store) Limit(ctx context.Context, now time.Time, checks []storage.Limit
 		}
 		g := byTag[tag]
 		if g == nil {
-			g = &group{args: []any{now.UnixMicro()}}
+			g = &limitGroup{args: []any{now.UnixMicro()}}
 			byTag[tag] = g
 			groups = append(groups, g)
 		}
@@ -90,14 +85,7 @@ func (s *Store) Limit(ctx context.Context, now time.Time, checks []storage.Limit
 	case 1:
 		replies = []*goredis.Cmd{limitScript.Run(ctx, s.rdb, groups[0].keys, groups[0].args...)}
 	default:
-		// EVAL, not EVALSHA: a pipeline learns of a missing script only
-		// once it has run; several scopes at once are the rare case.
-		_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for _, g := range groups {
-				replies = append(replies, limitScript.Eval(ctx, p, g.keys, g.args...))
-			}
-			return nil
-		})
+		replies = s.limitPipelined(ctx, groups)
 	}
 	for i, r := range replies {
 		res, err := r.Int64Slice()
@@ -112,4 +100,31 @@ func (s *Store) Limit(ctx context.Context, now time.Time, checks []storage.Limit
 		}
 	}
 	return storage.LimitDecision{Allowed: true}, nil
+}
+
+// limitGroup is the checks of one hash tag: one script run.
+type limitGroup struct {
+	keys   []string
+	args   []any
+	checks []storage.LimitCheck
+}
+
+// limitPipelined runs one script per group in one pipeline. A pipeline
+// learns that Redis lacks the script (NOSCRIPT, after a restart or a
+// failover) only once it has run, and a group refused so ran nothing:
+// those go again with EVAL, which loads it.
+func (s *Store) limitPipelined(ctx context.Context, groups []*limitGroup) []*goredis.Cmd {
+	replies := make([]*goredis.Cmd, len(groups))
+	_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, g := range groups {
+			replies[i] = limitScript.EvalSha(ctx, p, g.keys, g.args...)
+		}
+		return nil
+	})
+	for i, g := range groups {
+		if err := replies[i].Err(); err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+			replies[i] = limitScript.Eval(ctx, s.rdb, g.keys, g.args...)
+		}
+	}
+	return replies
 }

@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/acmed/acmed/storage"
 	"github.com/acmed/acmed/storage/redis"
@@ -19,4 +20,27 @@ func TestLimiterConformance(t *testing.T) {
 		t.Cleanup(func() { checkTTLs(t, c) })
 		return open(t, url, redis.Config{})
 	})
+}
+
+// A Redis that lost its scripts (a restart, a failover) still decides a
+// pipelined call of several scopes: the NOSCRIPT ones go again.
+func TestLimitWithoutLoadedScript(t *testing.T) {
+	url := redistest.Start(t).URL
+	c := client(t, url)
+	s := open(t, url, redis.Config{})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	one := storage.Limit{Count: 1, Period: time.Hour}
+	checks := []storage.LimitCheck{
+		{Name: "a", Key: "k", Scope: "acct1", Limit: one, Cost: 1},
+		{Name: "b", Key: "k", Limit: one, Cost: 1},
+	}
+	for i, want := range []bool{true, false} {
+		if err := c.ScriptFlush(t.Context()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.Limit(t.Context(), now, checks)
+		if err != nil || d.Allowed != want {
+			t.Fatalf("call %d: %+v, %v; want allowed %v", i+1, d, err, want)
+		}
+	}
 }
