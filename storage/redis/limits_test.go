@@ -13,7 +13,18 @@ import (
 // The suite's checks of several scopes in one call cover the pipelined
 // path; every key a check leaves has a TTL (checkTTLs).
 func TestLimiterConformance(t *testing.T) {
-	url := redistest.Start(t).URL
+	limiterConformance(t, redistest.Start(t).URL)
+}
+
+// On a Cluster the suite's checks of several scopes land in several slots.
+func TestClusterLimiterConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	limiterConformance(t, redistest.StartCluster(t).URL)
+}
+
+func limiterConformance(t *testing.T, url string) {
 	c := client(t, url)
 	storagetest.RunLimiter(t, func(t *testing.T) storage.Limiter {
 		flush(t, c)
