@@ -105,7 +105,10 @@ func (a *Authority) limit(ctx context.Context, checks ...storage.LimitCheck) err
 		return err
 	}
 	if !d.Allowed {
-		return acme.RateLimited(d.RetryAfter, "rate limit %s exceeded; retry after %s", d.Refused, d.RetryAfter.Round(time.Second))
+		// Whole seconds, rounded up as Retry-After is: a client that waits
+		// what it is told is allowed.
+		secs := (d.RetryAfter + time.Second - 1) / time.Second
+		return acme.RateLimited(d.RetryAfter, "rate limit %s exceeded; retry after %v", d.Refused, secs*time.Second)
 	}
 	return nil
 }
