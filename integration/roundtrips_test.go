@@ -101,8 +101,7 @@ func (c *commandCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) g
 //	authz      pipeline(nonce, account, authz)                      1
 //	challenge  pipeline + script(start, queue) + script(result)     3
 //	finalize   pipeline(.., order) + MGET authzs + script(begin,
-//	           queue) + script(result, certificate) + script(count
-//	           the certificate of its identifier set)               5
+//	           queue) + script(result, certificate, its count)      4
 //	cert       pipeline(nonce, account, certificate)                1
 func TestRoundTripsPerIssuance(t *testing.T) {
 	rs := redistest.Start(t)
@@ -165,11 +164,13 @@ func TestRoundTripsPerIssuance(t *testing.T) {
 }
 
 // issuanceRoundTrips was the budget of issue 6 (at most 12), met exactly;
-// the rate limits of issue 13 add two: new-order's checks (one pipeline:
-// a script in the account's slot, one in the name set's) and finalize's
-// count of the certificate, which lives in the name set's slot, not the
-// order's, so it cannot ride in the order's result script on a Cluster.
-const issuanceRoundTrips = 14
+// the rate limits of issue 13 add one: new-order's checks (one pipeline:
+// a script in the account's slot, one in the name set's), which must
+// decide before the order is written. The counts of what happened ride
+// in the writes that record it (the validation's outcome gives back the
+// pending authorization; the certificate counts against its name set).
+// On a Cluster the name set's slot is not the order's: one more there.
+const issuanceRoundTrips = 13
 
 // issueFast is acmebench's issuance: five requests, no polling, since the
 // server answers the challenge response and the finalize with their

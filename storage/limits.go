@@ -71,3 +71,21 @@ func GCRA(l Limit, tat, now, cost int64) (next, retryAfter int64, ok bool) {
 	}
 	return next, 0, true
 }
+
+// Spending spends checks at now with an update's write, if it writes, in
+// the same step where the backend can (Redis: the write's script when
+// they share a slot). Nothing is refused: it counts what the write
+// records (a failed validation, a certificate), and a negative Cost gives
+// back (an authorization that left pending).
+func Spending(now time.Time, checks ...LimitCheck) Option {
+	return func(o *Options) { o.Spend, o.SpendAt = checks, now }
+}
+
+// GCRASpend is GCRA for what already happened: it spends cost (giving
+// back when negative) whatever the limit says, and never sets the tat
+// before now, where it would limit nothing anyway.
+func GCRASpend(l Limit, tat, now, cost int64) int64 {
+	period := l.Period.Microseconds()
+	interval := max(period/l.Count, 1)
+	return max(max(tat, now)+cost*interval, now)
+}

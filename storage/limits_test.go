@@ -57,3 +57,24 @@ func TestLimitOff(t *testing.T) {
 		t.Error("1/1s is off")
 	}
 }
+
+func TestGCRASpend(t *testing.T) {
+	const s = int64(time.Second / time.Microsecond)
+	l := storage.Limit{Count: 10, Period: time.Minute} // one every 6s
+	now := 1000 * s
+	for _, tc := range []struct {
+		name      string
+		tat, cost int64
+		want      int64
+	}{
+		{"empty", 0, 1, now + 6*s},
+		{"over the limit all the same", now + 60*s, 1, now + 66*s},
+		{"give back", now + 12*s, -1, now + 6*s},
+		{"never below now", now + 6*s, -3, now},
+		{"stale tat gives back nothing", now - 60*s, -1, now},
+	} {
+		if got := storage.GCRASpend(l, tc.tat, now, tc.cost); got != tc.want {
+			t.Errorf("%s: GCRASpend = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

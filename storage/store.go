@@ -186,6 +186,9 @@ type Options struct {
 	// Certificate is stored if the update writes (orders only); a serial
 	// already taken fails the update with ErrConflict.
 	Certificate *acme.Certificate
+	// Spend is rate limit counts for what the write records (limits.go).
+	Spend   []LimitCheck
+	SpendAt time.Time
 }
 
 // From starts an update from cur instead of reading it.

@@ -105,9 +105,12 @@ func TestRateLimits(t *testing.T) {
 				o := c.newOrder("a.example", "b.example")
 				r := c.post(e.url("/acme/new-order"), orderPayload("c.example", "d.example"), jwsOpts{})
 				wantRateLimited(t, r, authority.LimitPendingAuthorizationsPerAccount, 8*3600)
-				// Valid authorizations reused are not pending ones.
+				// Validated, they are pending no more: all 3 are free again,
+				// and valid authorizations reused do not count.
 				c.authorize(o)
-				c.newOrder("a.example", "b.example", "c.example")
+				c.newOrder("a.example", "b.example", "c.example", "d.example", "e.example")
+				wantRateLimited(t, c.post(e.url("/acme/new-order"), orderPayload("f.example"), jwsOpts{}),
+					authority.LimitPendingAuthorizationsPerAccount, 8*3600)
 			})
 			t.Run("failed-validations-per-account-identifier", func(t *testing.T) {
 				e := startLimited(t, backend, authority.LimitFailedValidationsPerAccountIdentifier, "1/1h")

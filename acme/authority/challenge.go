@@ -76,11 +76,18 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		out.Problem = out.Problem.For(az.Identifier)
 	}
 	now := a.now()
+	// The outcome takes the authorization out of pending: it gives back
+	// its pending count, and a failure counts against the identifier, in
+	// the write that records it (no round trip of their own).
+	counts := []storage.LimitCheck{a.pendingLimit(acct.ID, -1)}
+	if out.Problem != nil {
+		counts = append(counts, a.failedValidationLimit(acct.ID, az.Identifier, 1))
+	}
 	var applied bool
 	rec, err := a.cfg.Store.UpdateAuthorization(ctx, az.ID, func(az *acme.Authorization) error {
 		applied = acme.FinishChallenge(az, claim.Job.ChallengeID, out, now, now.Add(a.cfg.ValidAuthzLifetime))
 		return nil
-	}, storage.From(az), storage.Finishing(claim))
+	}, append(a.spending(now, counts...), storage.From(az), storage.Finishing(claim))...)
 	if err != nil {
 		log.ErrorContext(ctx, "validation job: record result", "err", err)
 		return nil
@@ -95,9 +102,6 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		attrs = append(attrs, "problem", rc.Error.Error())
 	}
 	a.audit(ctx, "authorization.validate", attrs...)
-	if rec.Status == acme.StatusInvalid {
-		a.spendAfter(ctx, a.failedValidationLimit(acct.ID, az.Identifier, 1))
-	}
 	return rec
 }
 

@@ -71,6 +71,10 @@ func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Orde
 	serial := ""
 	if cert != nil {
 		opts, serial = append(opts, storage.WithCertificate(cert)), cert.Serial
+		// Counted with the write that records the certificate: in its
+		// script on one Redis server; on a Cluster the name set's slot
+		// takes one more step.
+		opts = append(opts, a.spending(a.now(), a.certificatesLimit(o.Identifiers, 1))...)
 	}
 	out, err := a.cfg.Store.UpdateOrder(ctx, o.ID, func(o *acme.Order) error {
 		return acme.FinishFinalize(o, serial, prob)
@@ -86,7 +90,6 @@ func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Orde
 	if cert != nil {
 		a.audit(ctx, "certificate.issue", "account", o.AccountID, "order", o.ID, "serial", cert.Serial,
 			"identifiers", cert.Identifiers, "not_after", cert.NotAfter)
-		a.spendAfter(ctx, a.certificatesLimit(o.Identifiers, 1))
 	}
 	return out
 }

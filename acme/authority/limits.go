@@ -31,13 +31,15 @@ type Limits struct {
 	NewAccountsPerIP    storage.Limit
 	NewOrdersPerAccount storage.Limit
 	// PendingAuthorizationsPerAccount is a cap with no period of its own:
-	// COUNT authorizations created, replenished over the pending lifetime
-	// (Config.OrderLifetime), the time an unanswered one stays pending.
-	// Authorizations that leave pending are not given back (that would
-	// cost a store round trip per validation), and those reused valid are
-	// not counted. So an account has at most COUNT pending at once from a
-	// burst, and never more than 2×COUNT (COUNT more created while the
-	// first ones wait out their lifetime).
+	// new authorizations are counted (reused valid ones are not pending),
+	// and given back when a validation's outcome is recorded, in the same
+	// write. Those never answered expire pending with no write to give
+	// them back: the count forgets COUNT of them per pending lifetime
+	// (Config.OrderLifetime), its safety net. So an account has at most
+	// COUNT pending at once, and even one that never answers any never
+	// more than 2×COUNT (COUNT more created while the first ones wait out
+	// their lifetime). Deactivating a pending authorization gives nothing
+	// back (the safety net does, in time).
 	PendingAuthorizationsPerAccount       int64
 	FailedValidationsPerAccountIdentifier storage.Limit
 	CertificatesPerIdentifierSet          storage.Limit
@@ -140,8 +142,7 @@ func (a *Authority) newOrderLimits(acct *acme.Account, idents []acme.Identifier,
 		{Name: LimitNewOrdersPerAccount, Key: "orders", Scope: acct.ID, Limit: l.NewOrdersPerAccount, Cost: 1},
 	}
 	if newAuthzs > 0 {
-		checks = append(checks, storage.LimitCheck{Name: LimitPendingAuthorizationsPerAccount, Key: "pending-authzs", Scope: acct.ID,
-			Limit: storage.Limit{Count: l.PendingAuthorizationsPerAccount, Period: a.cfg.OrderLifetime}, Cost: int64(newAuthzs)})
+		checks = append(checks, a.pendingLimit(acct.ID, int64(newAuthzs)))
 	}
 	if !l.FailedValidationsPerAccountIdentifier.Off() {
 		for _, id := range idents {
@@ -153,6 +154,24 @@ func (a *Authority) newOrderLimits(acct *acme.Account, idents []acme.Identifier,
 
 // failedValidationLimit counts failures per identifier without its
 // wildcard label: a wildcard order's authorization is for the base name.
+// pendingLimit counts an account's pending authorizations: spent at
+// new-order, given back (cost -1) by the write that records a validation's
+// outcome, and given back over the pending lifetime for those never
+// answered, which expire pending.
+func (a *Authority) pendingLimit(accountID string, cost int64) storage.LimitCheck {
+	return storage.LimitCheck{Name: LimitPendingAuthorizationsPerAccount, Key: "pending-authzs", Scope: accountID,
+		Limit: storage.Limit{Count: a.cfg.Limits.PendingAuthorizationsPerAccount, Period: a.cfg.OrderLifetime}, Cost: cost}
+}
+
+// spending is the counts a write records, as an update option; none
+// without a Limiter.
+func (a *Authority) spending(now time.Time, checks ...storage.LimitCheck) []storage.Option {
+	if a.cfg.Limiter == nil {
+		return nil
+	}
+	return []storage.Option{storage.Spending(now, checks...)}
+}
+
 func (a *Authority) failedValidationLimit(accountID string, id acme.Identifier, cost int64) storage.LimitCheck {
 	id, _ = acme.SplitWildcard(id)
 	return storage.LimitCheck{Name: LimitFailedValidationsPerAccountIdentifier, Key: "failed:" + string(id.Type) + ":" + id.Value,
@@ -171,16 +190,4 @@ func (a *Authority) certificatesLimit(idents []acme.Identifier, cost int64) stor
 	sum := sha256.Sum256([]byte(strings.Join(names, ",")))
 	return storage.LimitCheck{Name: LimitCertificatesPerIdentifierSet, Key: "certs:" + base64.RawURLEncoding.EncodeToString(sum[:18]),
 		Limit: a.cfg.Limits.CertificatesPerIdentifierSet, Cost: cost}
-}
-
-// spendAfter spends limits for something that already happened (a
-// failed validation, an issued certificate). It refuses nothing; a store
-// failure is logged, as the event itself stands.
-func (a *Authority) spendAfter(ctx context.Context, c storage.LimitCheck) {
-	if a.cfg.Limiter == nil || c.Limit.Off() {
-		return
-	}
-	if _, err := a.cfg.Limiter.Limit(ctx, a.now(), []storage.LimitCheck{c}); err != nil {
-		a.log.WarnContext(ctx, "rate limit not counted", "limit", c.Name, "err", err)
-	}
 }

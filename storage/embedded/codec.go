@@ -119,10 +119,11 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 	}
 	var out *T
 	var queued uint64 // 0: no job queued; bucket sequences start at 1
+	var wrote bool
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		// A batch that fails is re-run, and what this run set must not
 		// survive into the next (its sequence was rolled back).
-		out, queued = nil, 0
+		out, queued, wrote = nil, 0, false
 		b := tx.Bucket([]byte(r.bucket))
 		raw := b.Get([]byte(key))
 		if raw == nil {
@@ -150,6 +151,7 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 			if queued, err = write(tx, r, key, raw, enc, cur, reindex, opts); err != nil {
 				return err
 			}
+			wrote = true
 		}
 		if opts.Finish != nil {
 			if err := finishJob(tx, *opts.Finish); err != nil {
@@ -164,6 +166,9 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 	}
 	if opts.Claimed != nil && queued != 0 {
 		*opts.Claimed = storage.Claim{Job: *opts.Queue, ID: claimID(queued)}
+	}
+	if wrote && len(opts.Spend) > 0 {
+		s.limits.spend(opts.SpendAt.UnixMicro(), opts.Spend) // in memory: after the commit
 	}
 	return out, nil
 }

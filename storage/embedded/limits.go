@@ -61,6 +61,30 @@ func (l *limits) limit(now int64, checks []storage.LimitCheck) storage.LimitDeci
 	return storage.LimitDecision{Allowed: true}
 }
 
+// spend is storage.Spending: counts, refusing nothing.
+func (l *limits) spend(now int64, checks []storage.LimitCheck) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tat == nil {
+		l.tat = map[string]int64{}
+	}
+	for _, c := range checks {
+		if c.Limit.Off() {
+			continue
+		}
+		k := limitKey(c)
+		tat, ok := l.tat[k]
+		if !ok {
+			l.prune(now)
+		}
+		if next := storage.GCRASpend(c.Limit, tat, now, c.Cost); next > now {
+			l.tat[k] = next
+		} else {
+			delete(l.tat, k)
+		}
+	}
+}
+
 // prune drops keys whose tat has passed (they no longer limit anything)
 // every so many insertions, and makes room when the map is full.
 func (l *limits) prune(now int64) {

@@ -17,6 +17,12 @@ func TestLimiterConformance(t *testing.T) {
 	})
 }
 
+func TestSpendingConformance(t *testing.T) {
+	storagetest.RunSpending(t, func(t *testing.T) storagetest.LimitedStore {
+		return open(t, filepath.Join(t.TempDir(), "acmed.db"), embedded.Config{})
+	})
+}
+
 // BenchmarkLimit is the in-process cost of new-order's checks: the
 // account's order and pending-authorization limits, one identifier's
 // failed validations and the identifier set's certificates.

@@ -3,8 +3,11 @@ package redis
 import (
 	"context"
 	"fmt"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/acmed/acmed/storage"
 )
 
 // applyScript runs a plan: a list of operations, one key each, taken as a
@@ -23,11 +26,13 @@ import (
 //	                          append job to the stream and read it at once as
 //	                          consumer: the job is born claimed (pending)
 //	  ack  group id           acknowledge and delete a stream entry
+//	  lim  count period cost now
+//	                          storage.GCRASpend on a rate limit key (µs)
 //
 // It returns {1, claimed entry ID or ""} when it wrote, else the number of
 // the failed guard.
 var applyScript = goredis.NewScript(luaExtend + luaReindex + `
-local arity = {cmp = 1, new = 0, set = 2, ext = 1, idx = 3, enq = 4, ack = 2}
+local arity = {cmp = 1, new = 0, set = 2, ext = 1, idx = 3, enq = 4, ack = 2, lim = 4}
 local ops, a = {}, 1
 while a <= #ARGV do
   local n = arity[ARGV[a]]
@@ -85,6 +90,16 @@ for _, op in ipairs(ops) do
   elseif name == 'ack' then
     redis.call('XACK', key, ARGV[i], ARGV[i + 1])
     redis.call('XDEL', key, ARGV[i + 1])
+  elseif name == 'lim' then
+    local count, period, cost, now = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+    local interval = math.max(math.floor(period / count), 1)
+    local tat = tonumber(redis.call('GET', key) or '0')
+    local n = math.max(math.max(tat, now) + cost * interval, now)
+    if n > now then
+      redis.call('SET', key, string.format('%.0f', n), 'PX', math.ceil((n - now) / 1000))
+    else
+      redis.call('DEL', key)
+    end
   end
 end
 return {1, claimed}
@@ -123,6 +138,9 @@ func (p *plan) enqueue(stream, consumer string, job []byte) {
 	p.add("enq", stream, jobsGroup, consumer, job, maxJobs/jobStreams)
 }
 func (p *plan) ack(stream, entry string) { p.add("ack", stream, jobsGroup, entry) }
+func (p *plan) spend(c storage.LimitCheck, now time.Time) {
+	p.add("lim", limitKey(c), c.Limit.Count, c.Limit.Period.Microseconds(), c.Cost, now.UnixMicro())
+}
 
 // bookkeeping reports whether p only finishes jobs: no client is told
 // about that, and a finish a failover drops only runs the job again, so

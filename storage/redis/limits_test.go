@@ -33,6 +33,28 @@ func limiterConformance(t *testing.T, url string) {
 	})
 }
 
+// Spending rides in the update's script (one slot: the account's).
+func TestSpendingConformance(t *testing.T) {
+	spendingConformance(t, redistest.Start(t).URL)
+}
+
+// On a Cluster a count in another slot than the write takes a step of
+// its own, once the write stood.
+func TestClusterSpendingConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	spendingConformance(t, redistest.StartCluster(t).URL)
+}
+
+func spendingConformance(t *testing.T, url string) {
+	c := client(t, url)
+	storagetest.RunSpending(t, func(t *testing.T) storagetest.LimitedStore {
+		t.Cleanup(func() { checkTTLs(t, c) })
+		return open(t, url, redis.Config{})
+	})
+}
+
 // A Redis that lost its scripts (a restart, a failover) still decides a
 // pipelined call of several scopes: the NOSCRIPT ones go again.
 func TestLimitWithoutLoadedScript(t *testing.T) {

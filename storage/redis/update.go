@@ -167,6 +167,11 @@ func update[T any](ctx context.Context, s *Store, r resource[T], id string, fn f
 		if finishKey != "" {
 			p.ack(finishKey, finishEntry)
 		}
+		for _, c := range opts.Spend {
+			if !c.Limit.Off() {
+				p.spend(c, opts.SpendAt) // rides in the write's script where it shares its slot
+			}
+		}
 		res, err := s.run(ctx, "update "+r.name, p)
 		switch {
 		case err != nil:

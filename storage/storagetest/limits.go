@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
 )
 
@@ -128,4 +129,55 @@ func testLimitOff(t *testing.T, l storage.Limiter) {
 		mustAllow(t, limit(t, l, 0, off))
 	}
 	mustAllow(t, limit(t, l, 0))
+}
+
+// LimitedStore is a backend that is its own Limiter, as both are.
+type LimitedStore interface {
+	storage.Store
+	storage.Limiter
+}
+
+// RunSpending checks storage.Spending: counts spent with an update's
+// write, only when it writes, given back by a negative cost, and seen by
+// the Limiter.
+func RunSpending(t *testing.T, open func(t *testing.T) LimitedStore) {
+	s := open(t)
+	ctx := t.Context()
+	acct := "acctS"
+	az := newAuthz(storage.ScopedID(acct, "az1"), acct, "spend.example", false)
+	if err := s.CreateOrder(ctx, newOrder(storage.ScopedID(acct, "o1"), acct, az), []*acme.Authorization{az}); err != nil {
+		t.Fatal(err)
+	}
+	pending := check("pending", acct, 1, time.Hour, 0)
+	// A check of no scope lies in another Cluster slot than the write.
+	global := check("global", "", 1, time.Hour, 0)
+	spend := func(cost int64, change bool) {
+		t.Helper()
+		c, g := pending, global
+		c.Cost, g.Cost = cost, cost
+		_, err := s.UpdateAuthorization(ctx, az.ID, func(a *acme.Authorization) error {
+			if change {
+				a.Expires = a.Expires.Add(time.Second)
+			}
+			return nil
+		}, storage.Spending(limitEpoch, c, g))
+		if err != nil {
+			t.Fatalf("UpdateAuthorization: %v", err)
+		}
+	}
+	mustAllow(t, limit(t, s, 0, pending))
+	spend(1, false) // writes nothing: spends nothing
+	mustAllow(t, limit(t, s, 0, pending))
+	spend(1, true)
+	mustRefuse(t, limit(t, s, 0, pending), "pending", time.Hour)
+	mustRefuse(t, limit(t, s, 0, global), "global", time.Hour)
+	spend(1, true) // over the limit: counted all the same
+	mustRefuse(t, limit(t, s, 0, pending), "pending", 2*time.Hour)
+	spend(-2, true) // given back
+	mustAllow(t, limit(t, s, 0, pending))
+	spend(-5, true) // never below empty
+	pending.Cost = 1
+	mustAllow(t, limit(t, s, 0, pending))
+	pending.Cost = 0
+	mustRefuse(t, limit(t, s, 0, pending), "pending", time.Hour)
 }
