@@ -39,6 +39,15 @@ type Accounts interface {
 	UpdateAccount(ctx context.Context, id string, fn func(*acme.Account) error) (*acme.Account, error)
 }
 
+// AccountList lists accounts for operators (the admin API), never on the
+// ACME hot path.
+type AccountList interface {
+	// ListAccounts returns account IDs in ascending order, at most limit
+	// of them after cursor ("" for the start; else the last ID of the
+	// previous page). next is "" at the end.
+	ListAccounts(ctx context.Context, cursor string, limit int) (ids []string, next string, err error)
+}
+
 // Orders keeps orders and each account's list of them.
 type Orders interface {
 	// CreateOrder stores an order with its new authorizations at once.
@@ -240,6 +249,7 @@ type CAs interface {
 // Store is everything a backend provides.
 type Store interface {
 	Accounts
+	AccountList
 	Orders
 	Authorizations
 	Certificates

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -71,4 +72,37 @@ func claimKey(tx *bolt.Tx, thumbprint, id string) error {
 		return conflict("account key", thumbprint)
 	}
 	return keys.Put([]byte(thumbprint), []byte(id))
+}
+
+// ListAccounts walks the accounts bucket from cursor: bbolt keeps keys
+// sorted, so a page costs a seek and limit steps.
+func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		return nil, "", fmt.Errorf("embedded: list accounts: limit %d is not positive", limit)
+	}
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte(bucketAccounts)).Cursor()
+		k, _ := c.First()
+		if cursor != "" {
+			k, _ = c.Seek([]byte(cursor))
+			if k != nil && string(k) == cursor {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && len(ids) <= limit; k, _ = c.Next() {
+			ids = append(ids, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if len(ids) > limit {
+		return ids[:limit], ids[limit-1], nil
+	}
+	return ids, "", nil
 }

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -27,6 +28,11 @@ func (s *Store) CreateAccount(ctx context.Context, a *acme.Account) error {
 	if err != nil {
 		return err
 	}
+	// Listed first, so that no account exists unlisted; an ID listed for
+	// an account that then failed to be written is skipped by readers.
+	if err := s.rdb.ZAdd(ctx, accountListKey, goredis.Z{Member: a.ID}).Err(); err != nil {
+		return fail(ctx, "list account", err)
+	}
 	ok, err := s.setNXDurably(ctx, accountKey(a.ID), raw, 0).Result()
 	if err != nil {
 		return fail(ctx, "create account", err)
@@ -47,6 +53,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *acme.Account) error {
 		if _, err := runCAS(ctx, s, delIfScript, "undo account", []string{accountKey(a.ID)}, raw); err != nil {
 			return err
 		}
+		_ = s.rdb.ZRem(ctx, accountListKey, a.ID).Err() // tidying; readers skip it anyway
 		return conflict("account key", a.KeyThumbprint)
 	}
 	return nil
@@ -143,4 +150,27 @@ func (s *Store) releaseClaims(ctx context.Context, id string, claimed []string, 
 		}
 		_, _ = runCAS(ctx, s, delIfScript, "release account key", []string{accountKeyIndex(thumb)}, id)
 	}
+}
+
+// ListAccounts reads the sorted set of account IDs (all scores 0, so
+// ordered by ID) a page at a time: no scan of the keyspace. Accounts
+// created before the set existed are not in it.
+func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	if limit <= 0 {
+		return nil, "", fmt.Errorf("redis: list accounts: limit %d is not positive", limit)
+	}
+	start := "-"
+	if cursor != "" {
+		start = "(" + cursor
+	}
+	ids, err := s.rdb.ZRangeArgs(ctx, goredis.ZRangeArgs{
+		Key: accountListKey, Start: start, Stop: "+", ByLex: true, Count: int64(limit + 1),
+	}).Result()
+	if err != nil {
+		return nil, "", fail(ctx, "list accounts", err)
+	}
+	if len(ids) > limit {
+		return ids[:limit], ids[limit-1], nil
+	}
+	return ids, "", nil
 }

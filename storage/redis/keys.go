@@ -74,8 +74,12 @@ func scopeTag(id string) string {
 
 func accountKey(id string) string         { return prefix + accountTag(id) + ":account" }
 func accountKeyIndex(thumb string) string { return prefix + "acctkey:" + thumb }
-func orderKey(id string) string           { return prefix + scopeTag(id) + ":order:" + id }
-func authzKey(id string) string           { return prefix + scopeTag(id) + ":authz:" + id }
+
+// accountListKey is the sorted set of every account ID (ListAccounts).
+const accountListKey = prefix + "{accounts}"
+
+func orderKey(id string) string { return prefix + scopeTag(id) + ":order:" + id }
+func authzKey(id string) string { return prefix + scopeTag(id) + ":authz:" + id }
 func orderListKey(accountID string) string {
 	return prefix + accountTag(accountID) + ":orders"
 }

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		run  func(*testing.T, func(*testing.T) storage.Store)
 	}{
 		{"Accounts", testAccounts},
+		{"ListAccounts", testListAccounts},
 		{"UpdateAbort", testUpdateAbort},
 		{"Orders", testOrders},
 		{"AccountOrders", testAccountOrders},
