@@ -51,6 +51,7 @@ func newRedisEnv(t *testing.T, srv *redistest.Server, wrap func(*redis.Store) st
 
 // storeUnderTest is what the authority takes.
 type storeUnderTest interface {
+	storage.AccountList
 	storage.Accounts
 	storage.Orders
 	storage.Authorizations

@@ -37,6 +37,11 @@ func (a *Authority) NewAccount(ctx context.Context, key *jose.JSONWebKey, req Ne
 	existing, err := a.cfg.Store.AccountByKey(ctx, tp)
 	switch {
 	case err == nil:
+		// §7.3.6: a deactivated account's key authorizes nothing more,
+		// finding the account again included.
+		if existing.Status != acme.StatusValid {
+			return nil, false, acme.Unauthorized("account is %s", existing.Status)
+		}
 		return existing, false, nil
 	case !errors.Is(err, storage.ErrNotFound):
 		return nil, false, err

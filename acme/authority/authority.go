@@ -25,6 +25,7 @@ import (
 // Store is the persistence the authority needs.
 type Store interface {
 	storage.Accounts
+	storage.AccountList
 	storage.Orders
 	storage.Authorizations
 	storage.Certificates

@@ -41,6 +41,11 @@ type config struct {
 	DebugListen    string
 	ExistOK        bool // init only
 
+	// The admin API (admin_serve.go): off unless AdminListen is set.
+	AdminListen    string
+	AdminTokenFile string
+	AdminClientCA  string
+
 	// DrainDelay and ShutdownTimeout shape a clean stop (shutdown.go).
 	DrainDelay      time.Duration
 	ShutdownTimeout time.Duration
@@ -116,6 +121,9 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.Var(&c.RateLimits, "rate-limit",
 		"NAME=COUNT/PERIOD changes one rate limit (NAME=COUNT for pending-authorizations-per-account, a cap), NAME=off turns one off, off turns all off; repeatable; README has the names and defaults")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.AdminListen, "admin-listen", "", "address for the admin API (HTTPS, /admin/v1/), never the ACME listener; off when empty")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "admin API: file holding the bearer token operators send (mode 0600 or stricter)")
+	fs.StringVar(&c.AdminClientCA, "admin-client-ca", "", "admin API: PEM file of CAs whose client certificates may act")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second,
 		"on SIGTERM/SIGINT, answer /readyz with 503 this long, still serving, before refusing new connections; at least a balancer's check interval × its failure threshold")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
@@ -237,6 +245,9 @@ func (c config) check() error {
 	}
 	if c.Data == "" {
 		return errors.New("--data: must not be empty")
+	}
+	if c.AdminListen != "" && c.AdminTokenFile == "" && c.AdminClientCA == "" {
+		return errors.New("--admin-listen: needs --admin-token-file or --admin-client-ca, or anyone who reaches it could act as an operator")
 	}
 	return nil
 }

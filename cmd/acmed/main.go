@@ -2,6 +2,7 @@
 //
 //	acmed [serve] [flags]   serve ACME over HTTPS (creates the CA on first run, embedded store only)
 //	acmed init --data DIR   create the CA and exit
+//	acmed admin …           the admin API's client (admin_client.go)
 package main
 
 import (
@@ -31,11 +32,14 @@ func main() {
 // run is acmed without the process: arguments, output and environment are
 // passed in so that tests can drive it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "admin" {
+		return runAdmin(ctx, args[1:], stdout, getenv)
+	}
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "serve" || args[0] == "init") {
 		cmd, args = args[0], args[1:]
 	} else if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return fmt.Errorf("unknown command %q (want serve or init)", args[0])
+		return fmt.Errorf("unknown command %q (want serve, init or admin)", args[0])
 	}
 	c, err := loadConfig(cmd, args, getenv)
 	if err != nil {

@@ -45,6 +45,10 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	adminCreds, err := loadAdminAuth(c)
+	if err != nil {
+		return err
+	}
 	// go-redis logs connection trouble through a process-wide logger; route
 	// it into ours, where an outage is already reported once per request.
 	goredis.SetLogger(redisLogger{log})
@@ -119,6 +123,12 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	adminSrv, err := startAdmin(c, adminCreds, auth, authorityCA, base, log)
+	if err != nil {
+		return err
+	}
+	defer adminSrv.stop(c.ShutdownTimeout)
+
 	if c.DebugListen != "" {
 		stop, err := serveDebug(c.DebugListen, log)
 		if err != nil {
@@ -136,6 +146,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.ServeTLS(ln, "", "") }()
 
+	if adminSrv != nil {
+		fmt.Fprintf(stdout, "admin API: %s\n", adminSrv.url)
+	}
 	root := filepath.Join(c.Data, "root.pem")
 	dir := base.String() + "/directory"
 	fmt.Fprintf(stdout, "acmed is ready\n  directory:        %s\n  root certificate: %s\n  try: REQUESTS_CA_BUNDLE=%s certbot certonly --server %s --standalone -d host.example.internal --register-unsafely-without-email --agree-tos\n",
@@ -146,6 +159,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 		err = drain.stop(srv, c.DrainDelay, c.ShutdownTimeout)
 	}
+	adminSrv.stop(c.ShutdownTimeout)
 	log.Info("stopping: waiting for running jobs")
 	stopWorker()
 	auth.Drain()
