@@ -38,6 +38,7 @@ func Build(dir string) (string, error) {
 // Process is a running acmed.
 type Process struct {
 	Directory string // the directory URL it printed
+	AdminURL  string // the admin API's URL it printed, if serving one
 	Log       string // its stderr
 	Cmd       *exec.Cmd
 	exited    chan struct{}
@@ -78,6 +79,10 @@ func Start(t testing.TB, bin string, args ...string) *Process {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			// Printed before the directory line, so set before Start returns.
+			if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "admin API:"); ok {
+				p.AdminURL = strings.TrimSpace(u)
+			}
 			if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "directory:"); ok {
 				found <- strings.TrimSpace(u)
 			}
