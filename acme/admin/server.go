@@ -53,6 +53,7 @@ type Server struct {
 // file and one line here.
 func (s *Server) routes(api *mux.Router) {
 	s.accountRoutes(api)
+	s.backupRoutes(api)
 }
 
 // New returns the admin API; it needs an authority and at least one way

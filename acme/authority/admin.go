@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
@@ -86,3 +87,30 @@ var ErrBadRequest = errors.New("bad request")
 
 // errUnchanged aborts an update that has nothing to write.
 var errUnchanged = errors.New("unchanged")
+
+// ErrNoBackup: the store cannot be copied through acmed (Redis keeps its
+// own persistence); the admin API says what to use instead.
+var ErrNoBackup = errors.New("this store is not backed up through acmed")
+
+// backupStore is a store that can copy itself while serving (embedded).
+type backupStore interface {
+	Backup(ctx context.Context, start func(size int64) (io.Writer, error)) (int64, error)
+}
+
+// Backup writes a consistent copy of the store to the writer start
+// returns once it knows the copy's size. A store that cannot is
+// ErrNoBackup, before start is called.
+func (a *Authority) Backup(ctx context.Context, by Operator, start func(size int64) (io.Writer, error)) (int64, error) {
+	b, ok := a.cfg.Store.(backupStore)
+	if !ok {
+		a.audit(ctx, "admin.backup", "caller", string(by), "err", ErrNoBackup)
+		return 0, ErrNoBackup
+	}
+	n, err := b.Backup(ctx, start)
+	if err != nil {
+		a.audit(ctx, "admin.backup", "caller", string(by), "bytes", n, "err", err)
+		return n, err
+	}
+	a.audit(ctx, "admin.backup", "caller", string(by), "bytes", n)
+	return n, nil
+}

@@ -37,7 +37,7 @@ type adminRun func(ctx context.Context, cl *adminClient, args []string) (out any
 
 // adminCommands lists every subcommand; a new group is one line here.
 func adminCommands() []adminCommand {
-	return accountCommands()
+	return append(accountCommands(), backupCommands()...)
 }
 
 // adminOptions are the flags every subcommand takes.
@@ -191,7 +191,12 @@ func newAdminClient(o adminOptions) (*adminClient, error) {
 	}
 	cl := &adminClient{
 		base: base,
-		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}},
+		// No overall timeout: a backup streams for as long as it takes.
+		// do bounds each API call; the transport bounds connecting and
+		// waiting for an answer.
+		http: &http.Client{Transport: &http.Transport{
+			TLSClientConfig: tlsConfig, TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second,
+		}},
 	}
 	if o.tokenFile != "" {
 		raw, err := os.ReadFile(o.tokenFile)
@@ -210,42 +215,54 @@ func newAdminClient(o adminOptions) (*adminClient, error) {
 // into out. Any other answer is an error of one line: the server's
 // {"error": "..."} message, with the method, path and status.
 func (c *adminClient) do(ctx context.Context, method, path string, query url.Values, out any) error {
-	target := c.base + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	resp, err := c.send(ctx, method, path, query)
 	if err != nil {
 		return err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: reading the answer: %w", method, admin.Prefix+path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		msg := strings.TrimSpace(string(body))
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return fmt.Errorf("%s %s: %s: %s", method, admin.Prefix+path, resp.Status, oneLine(msg))
-	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("%s %s: answer is not the JSON expected: %w", method, admin.Prefix+path, err)
 	}
 	return nil
+}
+
+// send sends a request and returns a 200's response, whose body the
+// caller closes; any other answer is the one-line error do describes.
+func (c *adminClient) send(ctx context.Context, method, path string, query url.Values) (*http.Response, error) {
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin API %s: %w", c.base, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Error string `json:"error"`
+	}
+	msg := strings.TrimSpace(string(body))
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	return nil, fmt.Errorf("%s %s: %s: %s", method, admin.Prefix+path, resp.Status, oneLine(msg))
 }
 
 func oneLine(s string) string {

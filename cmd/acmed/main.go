@@ -3,6 +3,7 @@
 //	acmed [serve] [flags]   serve ACME over HTTPS (creates the CA on first run, embedded store only)
 //	acmed init --data DIR   create the CA and exit
 //	acmed admin …           the admin API's client (admin_client.go)
+//	acmed restore BACKUP    put a backup in place of the embedded store (acmed stopped)
 package main
 
 import (
@@ -35,11 +36,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if len(args) > 0 && args[0] == "admin" {
 		return runAdmin(ctx, args[1:], stdout, getenv)
 	}
+	if len(args) > 0 && args[0] == "restore" {
+		return runRestore(args[1:], stdout, getenv)
+	}
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "serve" || args[0] == "init") {
 		cmd, args = args[0], args[1:]
 	} else if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return fmt.Errorf("unknown command %q (want serve, init or admin)", args[0])
+		return fmt.Errorf("unknown command %q (want serve, init, admin or restore)", args[0])
 	}
 	c, err := loadConfig(cmd, args, getenv)
 	if err != nil {
