@@ -62,7 +62,9 @@ func runBackup(ctx context.Context, cl *adminClient, args []string) (any, func(i
 		return nil, nil, fmt.Errorf("backup %s: %w", dst, err)
 	}
 	res := backupResult{File: dst, Bytes: n}
-	return res, func(w io.Writer) { fmt.Fprintf(w, "wrote %s (%d bytes); restore with: acmed restore --data DIR %s\n", dst, n, dst) }, nil
+	return res, func(w io.Writer) {
+		fmt.Fprintf(w, "wrote %s (%d bytes); restore with: acmed restore --data DIR %s\n", dst, n, dst)
+	}, nil
 }
 
 // runRestore is `acmed restore [--data DIR] [--store FILE] [--json] BACKUP`,
