@@ -18,9 +18,9 @@ import (
 //	GET  /admin/v1/accounts/{id}              one account
 //	POST /admin/v1/accounts/{id}/deactivate   deactivate it for good (RFC 8555 §7.3.6)
 func (s *Server) accountRoutes(api *mux.Router) {
-	api.Handle("/accounts", s.handle(s.listAccounts)).Methods(http.MethodGet)
-	api.Handle("/accounts/{id}", s.handle(s.showAccount)).Methods(http.MethodGet)
-	api.Handle("/accounts/{id}/deactivate", s.handle(s.deactivateAccount)).Methods(http.MethodPost)
+	s.endpoint(api, "/accounts", map[string]http.Handler{http.MethodGet: s.handle(s.listAccounts)})
+	s.endpoint(api, "/accounts/{id}", map[string]http.Handler{http.MethodGet: s.handle(s.showAccount)})
+	s.endpoint(api, "/accounts/{id}/deactivate", map[string]http.Handler{http.MethodPost: s.handle(s.deactivateAccount)})
 }
 
 // Account is an account as the admin API shows it.

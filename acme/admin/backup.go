@@ -19,7 +19,7 @@ const redisBackupAdvice = "the store is Redis, which acmed does not copy: use Re
 //
 //	GET /admin/v1/backup  the embedded store's file, as of one moment, streamed
 func (s *Server) backupRoutes(api *mux.Router) {
-	api.HandleFunc("/backup", s.backup).Methods(http.MethodGet)
+	s.endpoint(api, "/backup", map[string]http.Handler{http.MethodGet: http.HandlerFunc(s.backup)})
 }
 
 // backup streams a consistent copy with its exact Content-Length, so a

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -79,9 +80,6 @@ func New(cfg Config) (*Server, error) {
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, "no admin endpoint "+r.Method+" "+r.URL.Path)
 	})
-	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
-	})
 	return s, nil
 }
 
@@ -116,6 +114,26 @@ func (s *Server) caller(r *http.Request) (authority.Operator, bool) {
 		return authority.Operator("cert:serial=" + leaf.SerialNumber.String()), true
 	}
 	return "", false
+}
+
+// endpoint routes path to one handler per method, and answers any other
+// method 405 itself: gorilla/mux's own 405 is lost when a later route of
+// the router fails to match the path.
+func (s *Server) endpoint(api *mux.Router, path string, methods map[string]http.Handler) {
+	allow := make([]string, 0, len(methods))
+	for m := range methods {
+		allow = append(allow, m)
+	}
+	sort.Strings(allow)
+	api.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		h, ok := methods[r.Method]
+		if !ok {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path+" (allowed: "+strings.Join(allow, ", ")+")")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // handler is an endpoint: it acts for by and returns the value to send as

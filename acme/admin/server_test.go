@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -145,6 +146,7 @@ func newEnv(t *testing.T, tokenValue string, clientCAs *x509.CertPool) *env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // refused handshakes are expected
 	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	if clientCAs != nil {
 		srv.TLS.ClientCAs, srv.TLS.ClientAuth = clientCAs, tls.VerifyClientCertIfGiven
@@ -308,6 +310,7 @@ func TestAccountsEndpoints(t *testing.T) {
 		{"limit too large", "GET", "/accounts?limit=100000", 400, nil},
 		{"deactivate a missing account", "POST", "/accounts/nope/deactivate", 404, nil},
 		{"deactivate by GET", "GET", "/accounts/a1/deactivate", 405, nil},
+		{"backup by POST", "POST", "/backup", 405, nil},
 		{"unknown endpoint", "GET", "/nothing", 404, nil},
 		{"deactivate", "POST", "/accounts/a1/deactivate", 200, func(t *testing.T, b map[string]any) {
 			if b["status"] != "deactivated" {
