@@ -3,8 +3,13 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"os/exec"
 	"path"
@@ -192,4 +197,74 @@ func TestAdminListenerRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAdminClientCertificate: with --admin-client-ca, `acmed admin` acts
+// with a client certificate of that CA instead of a token, and the audit
+// line names the certificate's subject; a certificate of another CA is
+// refused.
+func TestAdminClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	caPEM, certFile, keyFile := writeClientCert(t, dir, "ops", "alice")
+	_, otherCert, otherKey := writeClientCert(t, filepath.Join(dir, "other"), "someone else", "mallory")
+	s := startAcmed(t, t.TempDir(), "--admin-listen", "127.0.0.1:0", "--admin-client-ca", caPEM)
+
+	run := func(cert, key string) (string, string, error) {
+		return adminCLI(t, s, "", "accounts", "list", "--json", "--admin-client-cert", cert, "--admin-client-key", key)
+	}
+	stdout, stderr, err := run(certFile, keyFile)
+	if err != nil || !strings.Contains(stdout, `"accounts"`) {
+		t.Fatalf("accounts list with a client certificate: %v\n%s%s", err, stdout, stderr)
+	}
+	if !strings.Contains(s.ReadLog(), `event=admin.accounts.list caller="cert:CN=alice"`) {
+		t.Error("no audit line naming the certificate's subject")
+	}
+	if _, stderr, err = run(otherCert, otherKey); err == nil || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("a certificate of another CA: %v, %q; want exit 1 with one line", err, stderr)
+	}
+	if _, stderr, err = adminCLI(t, s, "", "accounts", "list"); err == nil || !strings.Contains(stderr, "--admin-token-file") {
+		t.Fatalf("no credential at all: %v, %q; want exit 1 naming --admin-token-file", err, stderr)
+	}
+}
+
+// writeClientCert writes a CA certificate and a client certificate for cn
+// with its key, PEM, into dir, and returns the three paths.
+func writeClientCert(t *testing.T, dir, caName, cn string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	caKey := newKey(t)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: caName},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("client.pem", "CERTIFICATE", der), write("client.key", "PRIVATE KEY", keyDER)
 }

@@ -29,6 +29,9 @@ type adminCommand struct {
 	args []string // names of its positional arguments, all required
 	// bind adds the command's own flags to fs and returns what runs it.
 	bind func(fs *flag.FlagSet) adminRun
+	// offline commands work on files only (e.g. verifying an audit log):
+	// they get no client, and need no server nor credentials.
+	offline bool
 }
 
 // adminRun does the work. It returns the value --json prints and, for
@@ -86,9 +89,11 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer, getenv func(
 			_ = fs.Set(name, v) // string flags take anything
 		}
 	}
-	cl, err := newAdminClient(o)
-	if err != nil {
-		return err
+	var cl *adminClient
+	if !cmd.offline {
+		if cl, err = newAdminClient(o); err != nil {
+			return err
+		}
 	}
 	out, human, err := run(ctx, cl, positional)
 	if err != nil {
