@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -88,4 +89,26 @@ func GCRASpend(l Limit, tat, now, cost int64) int64 {
 	period := l.Period.Microseconds()
 	interval := max(period/l.Count, 1)
 	return max(max(tat, now)+cost*interval, now)
+}
+
+// Limiting decides checks at now with a CreateOrder, before it writes
+// anything: if one refuses, nothing is written or spent and CreateOrder
+// returns a *LimitError; if all allow, each is spent with the write, in
+// the same atomic step where the backend can (Redis: the create script,
+// for checks in its slot; checks a Cluster keeps in another slot are
+// decided apart, first, as by Limiter.Limit). A write that fails for any
+// other reason spends nothing.
+func Limiting(now time.Time, checks ...LimitCheck) Option {
+	return func(o *Options) { o.Check, o.CheckAt = checks, now }
+}
+
+// LimitError is a refusal by a check of Limiting: the check's Name, and
+// how long until it would allow the request.
+type LimitError struct {
+	Name       string
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("storage: rate limit %s exceeded; retry after %v", e.Name, e.RetryAfter)
 }

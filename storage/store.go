@@ -50,8 +50,9 @@ type AccountList interface {
 
 // Orders keeps orders and each account's list of them.
 type Orders interface {
-	// CreateOrder stores an order with its new authorizations at once.
-	CreateOrder(ctx context.Context, o *acme.Order, authzs []*acme.Authorization) error
+	// CreateOrder stores an order with its new authorizations at once. It
+	// takes Limiting, whose refusal is a *LimitError.
+	CreateOrder(ctx context.Context, o *acme.Order, authzs []*acme.Authorization, opts ...Option) error
 	Order(ctx context.Context, id string) (*acme.Order, error)
 	// UpdateOrder takes From, Queue, Finishing and WithCertificate.
 	UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error, opts ...Option) (*acme.Order, error)
@@ -198,6 +199,9 @@ type Options struct {
 	// Spend is rate limit counts for what the write records (limits.go).
 	Spend   []LimitCheck
 	SpendAt time.Time
+	// Check is rate limits a create decides before it writes (Limiting).
+	Check   []LimitCheck
+	CheckAt time.Time
 }
 
 // From starts an update from cur instead of reading it.

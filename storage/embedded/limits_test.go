@@ -48,3 +48,9 @@ func BenchmarkLimit(b *testing.B) {
 		}
 	}
 }
+
+func TestCreateLimitsConformance(t *testing.T) {
+	storagetest.RunCreateLimits(t, func(t *testing.T) storagetest.LimitedStore {
+		return open(t, filepath.Join(t.TempDir(), "acmed.db"), embedded.Config{})
+	})
+}

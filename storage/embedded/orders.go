@@ -22,10 +22,37 @@ var orders = resource[acme.Order]{
 // CreateOrder stores o, its new authorizations and its place in the
 // account's list in one transaction, so no reader sees an order whose
 // authorizations are missing. Any ID already taken is storage.ErrConflict.
-func (s *Store) CreateOrder(ctx context.Context, o *acme.Order, authzList []*acme.Authorization) error {
+//
+// The limits of storage.Limiting are decided and spent in the limiter's
+// critical section before the transaction (they live in memory, not in
+// the file), and given back if the transaction fails: a refused order
+// writes nothing, and an order not written counts nothing.
+func (s *Store) CreateOrder(ctx context.Context, o *acme.Order, authzList []*acme.Authorization, opts ...storage.Option) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	options := storage.Apply(opts)
+	now := options.CheckAt.UnixMicro()
+	if len(options.Check) > 0 {
+		if d := s.limits.limit(now, options.Check); !d.Allowed {
+			return &storage.LimitError{Name: d.Refused, RetryAfter: d.RetryAfter}
+		}
+	}
+	err := s.createOrder(o, authzList)
+	if err != nil && len(options.Check) > 0 {
+		back := make([]storage.LimitCheck, 0, len(options.Check))
+		for _, c := range options.Check {
+			if c.Cost > 0 {
+				c.Cost = -c.Cost
+				back = append(back, c)
+			}
+		}
+		s.limits.spend(now, back)
+	}
+	return err
+}
+
+func (s *Store) createOrder(o *acme.Order, authzList []*acme.Authorization) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		err := insert(tx, orders, o, func(tx *bolt.Tx) error {
 			list := tx.Bucket([]byte(bucketAccountOrders))

@@ -31,7 +31,7 @@ import (
 //
 // It returns {1, claimed entry ID or ""} when it wrote, else the number of
 // the failed guard.
-var applyScript = goredis.NewScript(luaExtend + luaReindex + `
+var applyScript = goredis.NewScript(luaExtend + luaReindex + luaGCRA + `
 local arity = {cmp = 1, new = 0, set = 2, ext = 1, idx = 3, enq = 4, ack = 2, lim = 4}
 local ops, a = {}, 1
 while a <= #ARGV do
@@ -91,10 +91,9 @@ for _, op in ipairs(ops) do
     redis.call('XACK', key, ARGV[i], ARGV[i + 1])
     redis.call('XDEL', key, ARGV[i + 1])
   elseif name == 'lim' then
-    local count, period, cost, now = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-    local interval = math.max(math.floor(period / count), 1)
+    local now = tonumber(ARGV[i + 3])
     local tat = tonumber(redis.call('GET', key) or '0')
-    local n = math.max(math.max(tat, now) + cost * interval, now)
+    local n = gcraSpend(tat, now, tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
     if n > now then
       redis.call('SET', key, string.format('%.0f', n), 'PX', math.ceil((n - now) / 1000))
     else

@@ -2,8 +2,11 @@ package redis
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/storage"
 )
 
 // entry is a key to write with its value and TTL in ms.
@@ -21,6 +24,8 @@ type listAdd struct {
 
 // createPart is what createScript does within one slot.
 type createPart struct {
+	limits    []storage.LimitCheck // decided first, spent only if it writes
+	limitsAt  time.Time
 	creates   []entry // written only if all are absent
 	extends   []string
 	extendTTL int64
@@ -30,13 +35,15 @@ type createPart struct {
 
 // createPlan is a CreateOrder cut into parts by slot: one part unless a
 // Cluster spreads the keys (unscoped IDs). order is the part that creates
-// the order itself.
+// the order itself. apart is the rate limits a Cluster keeps in other
+// slots than the order's, decided before it in a step of their own.
 type createPlan struct {
 	parts []*createPart
 	order *createPart
+	apart []storage.LimitCheck
 }
 
-func (s *Store) planCreate(o *acme.Order, authzList []*acme.Authorization) (*createPlan, error) {
+func (s *Store) planCreate(o *acme.Order, authzList []*acme.Authorization, opts storage.Options) (*createPlan, error) {
 	plan := &createPlan{}
 	byTag := map[string]*createPart{}
 	part := func(key string) *createPart {
@@ -89,14 +96,33 @@ func (s *Store) planCreate(o *acme.Order, authzList []*acme.Authorization) (*cre
 		key: list, member: o.ID,
 		score: s.now().UnixMilli(), trimBelow: s.listTrimBelow(o), ttl: s.ttlList(o),
 	}
+	// The limits ride in the order's script where they share its slot:
+	// always on a single server, and for the account's limits on a
+	// Cluster (their keys carry the account's tag, as the order's do).
+	plan.order.limitsAt = opts.CheckAt
+	for _, c := range opts.Check {
+		switch {
+		case c.Limit.Off():
+		case len(plan.parts) == 1 && s.oneSlot(key, limitKey(c)):
+			plan.order.limits = append(plan.order.limits, c)
+		default:
+			plan.apart = append(plan.apart, c)
+		}
+	}
 	return plan, nil
 }
 
 // run calls createScript; see there for the layout. It returns 0 if a key
-// to create exists.
+// to create exists, and a *storage.LimitError if a limit refuses.
 func (p *createPart) run(ctx context.Context, s *Store) (int64, error) {
-	keys := make([]string, 0, len(p.creates)+len(p.extends)+1+len(p.index))
-	args := []any{len(p.creates), len(p.extends), "0", p.extendTTL}
+	keys := make([]string, 0, len(p.limits)+len(p.creates)+len(p.extends)+1+len(p.index))
+	args := []any{len(p.creates), len(p.extends), "0", p.extendTTL, len(p.limits)}
+	for _, c := range p.limits {
+		keys = append(keys, limitKey(c))
+	}
+	if len(p.limits) > 0 {
+		args = limitArgs(args, p.limitsAt, p.limits)
+	}
 	for _, e := range p.creates {
 		keys = append(keys, e.key)
 		args = append(args, e.value, e.ttl)
@@ -111,7 +137,23 @@ func (p *createPart) run(ctx context.Context, s *Store) (int64, error) {
 		keys = append(keys, e.key)
 		args = append(args, e.value, e.ttl)
 	}
-	return runCAS(ctx, s, createScript, "create order", keys, args...)
+	v, err := s.evalDurably(ctx, createScript, keys, args...).Result()
+	if err != nil {
+		return 0, fail(ctx, "create order", err)
+	}
+	switch v := v.(type) {
+	case int64:
+		return v, nil
+	case []any:
+		if len(v) == 2 {
+			i, _ := v[0].(int64)
+			retry, _ := v[1].(int64)
+			if i >= 1 && i <= int64(len(p.limits)) {
+				return 0, &storage.LimitError{Name: p.limits[i-1].Name, RetryAfter: time.Duration(retry) * time.Microsecond}
+			}
+		}
+	}
+	return 0, fmt.Errorf("redis: create order: unexpected script result %v", v)
 }
 
 // createSpread creates an order whose keys a Cluster spreads over slots,

@@ -77,3 +77,25 @@ func TestLimitWithoutLoadedScript(t *testing.T) {
 		}
 	}
 }
+
+// CreateOrder's limits ride in its script (one slot: the account's);
+// on a Cluster the unscoped check is decided in a step of its own.
+func TestCreateLimitsConformance(t *testing.T) {
+	createLimitsConformance(t, redistest.Start(t).URL)
+}
+
+func TestClusterCreateLimitsConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	createLimitsConformance(t, redistest.StartCluster(t).URL)
+}
+
+func createLimitsConformance(t *testing.T, url string) {
+	c := client(t, url)
+	storagetest.RunCreateLimits(t, func(t *testing.T) storagetest.LimitedStore {
+		flush(t, c)
+		t.Cleanup(func() { checkTTLs(t, c) })
+		return open(t, url, redis.Config{})
+	})
+}

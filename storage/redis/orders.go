@@ -19,12 +19,26 @@ var orders = resource[acme.Order]{
 
 // CreateOrder stores o, its new authorizations, its place in the account's
 // list and any index entries in one script when they share a slot, which
-// they do for IDs made with storage.ScopedID. Otherwise (unscoped IDs on a
-// Cluster) see createSpread. An ID already taken is storage.ErrConflict.
-func (s *Store) CreateOrder(ctx context.Context, o *acme.Order, authzList []*acme.Authorization) error {
-	plan, err := s.planCreate(o, authzList)
+// they do for IDs made with storage.ScopedID, and decides and spends the
+// rate limits of storage.Limiting in that script: an issuance's new-order
+// costs no round trip for its limits. Limits a Cluster keeps in another
+// slot (an unscoped check, such as a name set's) are decided first, in a
+// step of their own. Otherwise (unscoped IDs on a Cluster) see
+// createSpread. An ID already taken is storage.ErrConflict.
+func (s *Store) CreateOrder(ctx context.Context, o *acme.Order, authzList []*acme.Authorization, opts ...storage.Option) error {
+	options := storage.Apply(opts)
+	plan, err := s.planCreate(o, authzList, options)
 	if err != nil {
 		return err
+	}
+	if len(plan.apart) > 0 {
+		d, err := s.Limit(ctx, options.CheckAt, plan.apart)
+		if err != nil {
+			return err
+		}
+		if !d.Allowed {
+			return &storage.LimitError{Name: d.Refused, RetryAfter: d.RetryAfter}
+		}
 	}
 	if len(plan.parts) == 1 {
 		res, err := plan.parts[0].run(ctx, s)

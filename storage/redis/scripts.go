@@ -36,13 +36,18 @@ end
 `
 
 // createScript creates an order with its new authorizations, or any part
-// of that which shares one slot. It writes nothing unless every key to
-// create is absent, and returns 0 then.
+// of that which shares one slot, after deciding the rate limits in that
+// slot (storage.Limiting). It writes and spends nothing unless every
+// limit allows and every key to create is absent: it returns {i, µs until
+// allowed} when the i-th limit (1-based) refuses, 0 when a key exists, 1
+// when it wrote.
 //
-//	KEYS      n keys to create, m keys to extend, then the account's order
-//	          list if ARGV[3] is "1", then index entries to set
+//	KEYS      l limit keys, n keys to create, m keys to extend, then the
+//	          account's order list if ARGV[3] is "1", then index entries
 //	ARGV[1]   n; ARGV[2] m; ARGV[3] "1" with a list; ARGV[4] TTL in ms for
-//	          the keys to extend
+//	          the keys to extend; ARGV[5] l
+//	then      with limits: what luaGCRA's decide reads (now, then count,
+//	          period and cost for each limit key)
 //	then      value and TTL in ms for each key to create
 //	then      with a list: order ID, its score (now in ms), the score below
 //	          which entries are trimmed, the list's TTL in ms
@@ -50,18 +55,25 @@ end
 //
 // Scores only grow, so a page cursor (a score) never skips a later order
 // created in the same millisecond.
-var createScript = goredis.NewScript(luaExtend + `
-local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 1, n do
+var createScript = goredis.NewScript(luaExtend + luaGCRA + `
+local n, m, l = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
+local a, nxt = 6, nil
+if l > 0 then
+  local i, r = decide(1, l, a)
+  if i > 0 then return {i, r} end
+  nxt = r
+  a = a + 1 + 3 * l
+end
+for i = l + 1, l + n do
   if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
 end
-local a = 5
-for i = 1, n do
+if l > 0 then commit(1, nxt, tonumber(ARGV[6])) end
+for i = l + 1, l + n do
   redis.call('SET', KEYS[i], ARGV[a], 'PX', ARGV[a + 1])
   a = a + 2
 end
-for i = n + 1, n + m do extend(KEYS[i], tonumber(ARGV[4])) end
-local k = n + m + 1
+for i = l + n + 1, l + n + m do extend(KEYS[i], tonumber(ARGV[4])) end
+local k = l + n + m + 1
 if ARGV[3] == '1' then
   local list = KEYS[k]
   k = k + 1

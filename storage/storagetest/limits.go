@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -180,4 +181,60 @@ func RunSpending(t *testing.T, open func(t *testing.T) LimitedStore) {
 	mustAllow(t, limit(t, s, 0, pending))
 	pending.Cost = 0
 	mustRefuse(t, limit(t, s, 0, pending), "pending", time.Hour)
+}
+
+// RunCreateLimits checks storage.Limiting on CreateOrder: a refusal is a
+// *storage.LimitError naming the check, with nothing written or spent;
+// an order created spends its checks; one not created (a conflict)
+// spends nothing.
+func RunCreateLimits(t *testing.T, open func(t *testing.T) LimitedStore) {
+	s := open(t)
+	ctx := t.Context()
+	acct := "acctC"
+	pending := check("pending", acct, 2, time.Hour, 1)
+	global := check("global", "", 1, time.Hour, 0) // another Cluster slot
+	create := func(name string, checks ...storage.LimitCheck) error {
+		t.Helper()
+		az := newAuthz(storage.ScopedID(acct, "az-"+name), acct, name+".example", false)
+		return s.CreateOrder(ctx, newOrder(storage.ScopedID(acct, name), acct, az), []*acme.Authorization{az},
+			storage.Limiting(limitEpoch, checks...))
+	}
+	refused := func(err error, name string, retry time.Duration, order string) {
+		t.Helper()
+		var le *storage.LimitError
+		if !errors.As(err, &le) || le.Name != name || le.RetryAfter != retry {
+			t.Fatalf("CreateOrder: %v, want %s refused with retry %v", err, name, retry)
+		}
+		if _, err := s.Order(ctx, storage.ScopedID(acct, order)); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("refused order: %v, want not found", err)
+		}
+		if _, err := s.Authorization(ctx, storage.ScopedID(acct, "az-"+order)); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("refused order's authorization: %v, want not found", err)
+		}
+	}
+	if err := create("o1", pending, global); err != nil {
+		t.Fatalf("CreateOrder: %v", err)
+	}
+	if _, err := s.Order(ctx, storage.ScopedID(acct, "o1")); err != nil {
+		t.Fatalf("created order: %v", err)
+	}
+	two := pending
+	two.Cost = 2
+	refused(create("o2", two), "pending", 30*time.Minute, "o2")
+
+	globalSpend := global
+	globalSpend.Cost = 1
+	mustAllow(t, limit(t, s, 0, globalSpend))
+	refused(create("o3", pending, global), "global", time.Hour, "o3")
+	if err := create("o4", pending); err != nil { // o3 spent nothing
+		t.Fatalf("CreateOrder: %v", err)
+	}
+	probe := pending
+	probe.Cost = 0
+	mustRefuse(t, limit(t, s, 0, probe), "pending", 30*time.Minute)
+
+	orders := check("orders", acct, 1, time.Hour, 1)
+	mustBe(t, "CreateOrder of a taken ID", create("o1", orders), storage.ErrConflict)
+	orders.Cost = 0
+	mustAllow(t, limit(t, s, 0, orders)) // the conflict spent nothing
 }
