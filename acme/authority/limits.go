@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -107,12 +108,41 @@ func (a *Authority) limit(ctx context.Context, checks ...storage.LimitCheck) err
 		return err
 	}
 	if !d.Allowed {
-		// Whole seconds, rounded up as Retry-After is: a client that waits
-		// what it is told is allowed.
-		secs := (d.RetryAfter + time.Second - 1) / time.Second
-		return acme.RateLimited(d.RetryAfter, "rate limit %s exceeded; retry after %v", d.Refused, secs*time.Second)
+		return rateLimited(&storage.LimitError{Name: d.Refused, RetryAfter: d.RetryAfter})
 	}
 	return nil
+}
+
+// rateLimited is the client's problem for a refusal. Whole seconds,
+// rounded up as Retry-After is: a client that waits what it is told is
+// allowed.
+func rateLimited(e *storage.LimitError) *acme.Problem {
+	secs := (e.RetryAfter + time.Second - 1) / time.Second
+	return acme.RateLimited(e.RetryAfter, "rate limit %s exceeded; retry after %v", e.Name, secs*time.Second)
+}
+
+// limiting is checks for a create to decide before it writes, as a
+// create option (storage.Limiting): they cost no round trip of their own.
+// None without a Limiter, which is the store (as for spending).
+func (a *Authority) limiting(now time.Time, checks ...storage.LimitCheck) []storage.Option {
+	if a.cfg.Limiter == nil {
+		return nil
+	}
+	checks = slices.DeleteFunc(checks, func(c storage.LimitCheck) bool { return c.Limit.Off() })
+	if len(checks) == 0 {
+		return nil
+	}
+	return []storage.Option{storage.Limiting(now, checks...)}
+}
+
+// createRefused turns a create's *storage.LimitError into the client's
+// rateLimited problem; other errors pass unchanged.
+func createRefused(err error) error {
+	var le *storage.LimitError
+	if errors.As(err, &le) {
+		return rateLimited(le)
+	}
+	return err
 }
 
 // newAccountLimit counts registrations per client IP; IPv6 clients per
@@ -134,8 +164,9 @@ func (a *Authority) newAccountLimit(clientIP string) []storage.LimitCheck {
 // they spend one order and the new authorizations, and probe (spend
 // nothing) the failed validations of each identifier and the
 // certificates of the identifier set, which are spent when they happen.
-// All but the last share the account's scope: one script, and with it
-// one round trip (two scopes go in one pipeline).
+// They ride in CreateOrder's script (storage.Limiting): all but the last
+// share the account's scope, and so the order's slot; on a single Redis
+// the last does too, and on a Cluster it is a step of its own.
 func (a *Authority) newOrderLimits(acct *acme.Account, idents []acme.Identifier, newAuthzs int) []storage.LimitCheck {
 	l := a.cfg.Limits
 	checks := []storage.LimitCheck{

@@ -84,11 +84,9 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 		}
 		o.AuthzIDs = append(o.AuthzIDs, all[i].ID)
 	}
-	if err := a.limit(ctx, a.newOrderLimits(acct, idents, len(created))...); err != nil {
-		return nil, err
-	}
-	if err := a.cfg.Store.CreateOrder(ctx, o, created); err != nil {
-		return nil, err
+	limits := a.limiting(now, a.newOrderLimits(acct, idents, len(created))...)
+	if err := a.cfg.Store.CreateOrder(ctx, o, created, limits...); err != nil {
+		return nil, createRefused(err)
 	}
 	return a.view(o, all), nil
 }
