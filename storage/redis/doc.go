@@ -48,6 +48,8 @@
 //	acmed:noncekey:EPOCH                          string  MAC key of the epoch's nonces  until its last nonce expires (+ skew)
 //	acmed:{jobs:N}                                stream  job JSON, group "workers"  none; MAXLEN ~6250 each, finished jobs deleted
 //	acmed:{jobs}                                  stream  an earlier acmed's jobs, reclaimed, never added to  none
+//	acmed:{a:ACCOUNT}:limit:NAME                  string  a rate limit's theoretical arrival time (µs)  until that time
+//	acmed:{l:NAME}                                string  the same, for a limit of no account (an IP, a name set)  until that time
 //
 // N runs from 0 to 15: a job goes to the stream picked by an FNV-1a hash
 // of its order's or authorization's ID, so a Cluster spreads job traffic
@@ -81,7 +83,9 @@
 // Pinned by TestRoundTrips for scoped IDs:
 //
 //	1  Account, Order, Authorization, Authorizations (MGET), Certificate,
-//	   CreateOrder (one script), PutCertificate, NonceKey, ConsumeNonce,
+//	   CreateOrder (one script, with the rate limits of storage.Limiting:
+//	   they are decided in it before it writes), PutCertificate, Limit
+//	   (several hash tags in one pipeline), NonceKey, ConsumeNonce,
 //	   ConsumeNonceForAccount (nonce, account and the looked-up resource
 //	   in one pipeline), Finish, Ping, and every Update* that starts From
 //	   a copy the caller holds, whatever it queues, finishes or stores
@@ -92,8 +96,12 @@
 //	3  UpdateAccount that changes the key (GET, claim the new key, write
 //	   and release the old)
 //
-// A whole issuance as acmebench makes it takes exactly 12
-// (TestRoundTripsPerIssuance in integration).
+// A whole issuance as acmebench makes it takes exactly 12, with the
+// default rate limits (TestRoundTripsPerIssuance in integration): new-order's
+// checks ride in CreateOrder's script, and the counts of a validation's
+// outcome and of a certificate in the writes that record them. On a
+// Cluster a limit in another slot than the order (a name set's) is a
+// step of its own: 13 there.
 //
 // With replicas to wait for (Config.MinReplicas) the counts stay: each
 // write's WAIT, and each read's PUBLISH and WAIT, ride in its pipeline

@@ -116,6 +116,16 @@ func TestRoundTrips(t *testing.T) {
 			return err
 		}},
 		{"CreateOrder", 1, func(i int) error { o, az := newOrder(i); return s.CreateOrder(ctx, o, az) }},
+		// new-order's limits ride in the create script, the name set's
+		// (unscoped) too on a single server.
+		{"CreateOrder with limits", 1, func(i int) error {
+			o, az := newOrder(300 + i)
+			hour := storage.Limit{Count: 1000, Period: time.Hour}
+			return s.CreateOrder(ctx, o, az, storage.Limiting(now,
+				storage.LimitCheck{Name: "orders", Key: "orders", Scope: "acct1", Limit: hour, Cost: 1},
+				storage.LimitCheck{Name: "pending", Key: "pending", Scope: "acct1", Limit: hour, Cost: 2},
+				storage.LimitCheck{Name: "set", Key: fmt.Sprintf("set%d", i), Limit: hour}))
+		}},
 		{"Order", 1, func(int) error { _, err := s.Order(ctx, o.ID); return err }},
 		{"UpdateOrder", 2, func(i int) error {
 			_, err := s.UpdateOrder(ctx, o.ID, func(o *acme.Order) error {
