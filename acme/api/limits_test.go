@@ -90,6 +90,13 @@ func TestRateLimits(t *testing.T) {
 				c.newOrder("b.example")
 				r := c.post(e.url("/acme/new-order"), orderPayload("c.example"), jwsOpts{})
 				wantRateLimited(t, r, authority.LimitNewOrdersPerAccount, 1800)
+				// The refused order was not written.
+				var list struct {
+					Orders []string `json:"orders"`
+				}
+				if c.must(http.StatusOK, c.kid+"/orders", nil, &list); len(list.Orders) != 2 {
+					t.Fatalf("account lists %d orders after a refused one, want 2", len(list.Orders))
+				}
 				// Another account has its own limit.
 				other := e.newClient()
 				other.register()
