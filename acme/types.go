@@ -51,6 +51,11 @@ type Account struct {
 	KeyThumbprint string // RFC 7638, base64url
 	TermsAgreed   bool
 	CreatedAt     time.Time
+	// EABKID is the external account binding key the account was created
+	// with (RFC 8555 §7.3.4), "" for none. It binds the account for life:
+	// the key's policy applies to all its orders, and revoking the key
+	// stops them.
+	EABKID string
 }
 
 // Order is an ACME order (RFC 8555 §7.1.3). Status holds only what cannot be

@@ -23,6 +23,7 @@ func fullAccount() *acme.Account {
 		KeyThumbprint: strings.Repeat("k", 43),
 		TermsAgreed:   true,
 		CreatedAt:     t0,
+		EABKID:        "kid0123456789",
 	}
 }
 

@@ -93,7 +93,7 @@ func Marshal(v any) ([]byte, error) {
 func Unmarshal(raw []byte, v any) error {
 	switch v := v.(type) {
 	case *acme.Account:
-		return decode(raw, v, readAccount, version)
+		return decode(raw, v, readAccount, versionRecords)
 	case *acme.Order:
 		return decode(raw, v, readOrder, version)
 	case *acme.Authorization:
@@ -118,10 +118,11 @@ func Legacy(raw []byte) bool {
 // nothing whichever form the record was stored in.
 func Baseline(raw []byte, v any) ([]byte, error) {
 	_, authz := v.(*acme.Authorization)
-	if !Legacy(raw) && !(authz && raw[0] == version) {
+	_, acct := v.(*acme.Account)
+	if !Legacy(raw) && !((authz || acct) && raw[0] == version) {
 		return raw, nil
 	}
-	return Marshal(v) // a JSON record, or an authorization of version 1
+	return Marshal(v) // a JSON record, or an authorization or account of version 1
 }
 
 // decode reads raw, of any binary version up to newest, with read.

@@ -35,8 +35,11 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := mustMarshal(t, tc.v)
 			want := byte(1)
-			if _, ok := tc.v.(*acme.Authorization); ok {
+			switch tc.v.(type) {
+			case *acme.Authorization:
 				want = 2 // its challenges carry validation records
+			case *acme.Account:
+				want = 2 // it carries its EAB key
 			}
 			if raw[0] != want {
 				t.Fatalf("first byte %#x, want the version %d", raw[0], want)
@@ -193,5 +196,27 @@ func TestAuthorizationVersion1(t *testing.T) {
 	}
 	if !bytes.Equal(base, mustMarshal(t, got)) || base[0] != 2 {
 		t.Fatalf("Baseline of a version 1 authorization is not its version 2 encoding: %x", base[:1])
+	}
+}
+
+// TestAccountVersion1 decodes an account an acmed before external account
+// binding wrote (version 1: no EABKID), and an update compares with its
+// re-encoding as version 2.
+func TestAccountVersion1(t *testing.T) {
+	acct := fullAccount()
+	acct.EABKID = ""
+	v2 := mustMarshal(t, acct)
+	v1 := append([]byte{1}, v2[1:len(v2)-1]...) // version 1 had no EABKID
+	got := new(acme.Account)
+	mustUnmarshal(t, v1, got)
+	if !reflect.DeepEqual(got, acct) {
+		t.Fatalf("version 1 decoded to\n %+v\nwant %+v", got, acct)
+	}
+	base, err := record.Baseline(v1, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(base, v2) {
+		t.Fatalf("Baseline of a version 1 account is not its version 2 encoding: %x", base)
 	}
 }

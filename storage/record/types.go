@@ -12,14 +12,15 @@ import (
 // package documentation).
 
 func appendAccount(b []byte, a *acme.Account) []byte {
-	b = append(b, version)
+	b = append(b, versionRecords)
 	b = appendString(b, a.ID)
 	b = appendString(b, string(a.Status))
 	b = appendStrings(b, a.Contact)
 	b = appendBytes(b, a.Key)
 	b = appendString(b, a.KeyThumbprint)
 	b = appendBool(b, a.TermsAgreed)
-	return appendTime(b, a.CreatedAt)
+	b = appendTime(b, a.CreatedAt)
+	return appendString(b, a.EABKID)
 }
 
 func readAccount(r *reader) acme.Account {
@@ -31,12 +32,15 @@ func readAccount(r *reader) acme.Account {
 	a.KeyThumbprint = r.str("KeyThumbprint")
 	a.TermsAgreed = r.bool("TermsAgreed")
 	a.CreatedAt = r.time("CreatedAt")
+	if r.version >= versionRecords {
+		a.EABKID = r.str("EABKID") // version 2: external account binding
+	}
 	return a
 }
 
 func accountSize(a *acme.Account) int {
 	return 1 + 4*lenRoom + len(a.ID) + len(a.Status) + stringsSize(a.Contact) +
-		len(a.Key) + len(a.KeyThumbprint) + 1 + timeRoom
+		len(a.Key) + len(a.KeyThumbprint) + 1 + timeRoom + lenRoom + len(a.EABKID)
 }
 
 func appendOrder(b []byte, o *acme.Order) ([]byte, error) {
