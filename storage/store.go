@@ -260,6 +260,7 @@ type Store interface {
 	Nonces
 	Jobs
 	CAs
+	EABKeys
 	// Ping reports whether the backend can serve requests now.
 	Ping(ctx context.Context) error
 	Close() error

@@ -38,6 +38,8 @@
 //	acmed:{a:ACCOUNT}:account                     string  account record        none
 //	acmed:acctkey:THUMBPRINT                      string  account ID            none
 //	acmed:{accounts}                              zset    account IDs (score 0) none: the admin API lists accounts from it
+//	acmed:{eab}:key:KID                           string  EAB key, JSON         none: an expired key still binds its accounts
+//	acmed:{eab}:kids                              set     EAB key IDs           none: the admin API lists keys from it
 //	acmed:ca                                      string  JSON: the CA's root and intermediate SHA-256 fingerprints  none
 //	acmed:{a:ACCOUNT}:order:ORDERID               string  order record          Expires+OrderTTL; valid: Expires+Retention
 //	acmed:{a:ACCOUNT}:authz:AUTHZID               string  authorization record  Expires+OrderTTL, raised to the TTL of any order listing it, never lowered

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Options", testOptions},
 		{"CompareAndSet", testCompareAndSet},
 		{"CA", testCA},
+		{"EABKeys", testEABKeys},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })
 	}
