@@ -19,13 +19,15 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 			Contact            []string `json:"contact"`
 			TermsAgreed        bool     `json:"termsOfServiceAgreed"`
 			OnlyReturnExisting bool     `json:"onlyReturnExisting"`
+			// Checked by the authority (RFC 8555 §7.3.4).
+			ExternalAccountBinding json.RawMessage `json:"externalAccountBinding"`
 		}
 		if err := decode(req.payload, &p); err != nil {
 			return err
 		}
 		acct, created, err := s.auth.NewAccount(r.Context(), req.jwk, authority.NewAccountRequest{
 			Contact: p.Contact, TermsAgreed: p.TermsAgreed, OnlyReturnExisting: p.OnlyReturnExisting,
-			ClientIP: clientIP(r),
+			ClientIP: clientIP(r), EAB: p.ExternalAccountBinding, URL: req.url,
 		})
 		if err != nil {
 			return err

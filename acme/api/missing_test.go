@@ -58,6 +58,7 @@ type storeUnderTest interface {
 	storage.Certificates
 	storage.Nonces
 	storage.Jobs
+	storage.EABKeys
 }
 
 // drop deletes the record whose key ends with suffix (e.g. ":authz:ID"),

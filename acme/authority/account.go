@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -25,6 +26,10 @@ type NewAccountRequest struct {
 	// ClientIP is the address the request came from, for the
 	// new-accounts-per-ip limit; "" is not limited.
 	ClientIP string
+	// EAB is the request's externalAccountBinding, as sent (nil: none),
+	// and URL the new-account URL it must name (§7.3.4).
+	EAB json.RawMessage
+	URL string
 }
 
 // NewAccount creates an account for key, or returns the existing one
@@ -42,6 +47,9 @@ func (a *Authority) NewAccount(ctx context.Context, key *jose.JSONWebKey, req Ne
 		if existing.Status != acme.StatusValid {
 			return nil, false, acme.Unauthorized("account is %s", existing.Status)
 		}
+		if err := a.rebind(ctx, key, existing, req); err != nil {
+			return nil, false, err
+		}
 		return existing, false, nil
 	case !errors.Is(err, storage.ErrNotFound):
 		return nil, false, err
@@ -53,6 +61,15 @@ func (a *Authority) NewAccount(ctx context.Context, key *jose.JSONWebKey, req Ne
 	}
 	if p := acme.CheckContacts(req.Contact); p != nil {
 		return nil, false, p
+	}
+	eab, _, err := a.verifyBinding(ctx, key, req)
+	if err != nil {
+		return nil, false, err
+	}
+	if eab != nil {
+		if p := eab.Bindable(a.now()); p != nil {
+			return nil, false, p
+		}
 	}
 	if err := a.limit(ctx, a.newAccountLimit(req.ClientIP)...); err != nil {
 		return nil, false, err
@@ -69,7 +86,18 @@ func (a *Authority) NewAccount(ctx context.Context, key *jose.JSONWebKey, req Ne
 		ID: id, Status: acme.StatusValid, Contact: req.Contact, Key: keyJSON,
 		KeyThumbprint: tp, TermsAgreed: req.TermsAgreed, CreatedAt: a.now(),
 	}
+	if eab != nil {
+		// The key records the account before the account exists, so a
+		// single-use key cannot bind two accounts however they race.
+		acct.EABKID = eab.KID
+		if err := a.bind(ctx, eab, id); err != nil {
+			return nil, false, err
+		}
+	}
 	if err := a.cfg.Store.CreateAccount(ctx, acct); err != nil {
+		if eab != nil {
+			a.unbind(ctx, eab.KID, id)
+		}
 		if errors.Is(err, storage.ErrConflict) {
 			// Another request registered the same key first: answer as a repeat.
 			existing, err := a.cfg.Store.AccountByKey(ctx, tp)
@@ -77,8 +105,33 @@ func (a *Authority) NewAccount(ctx context.Context, key *jose.JSONWebKey, req Ne
 		}
 		return nil, false, err
 	}
-	a.audit(ctx, "account.create", "account", id, "contact", req.Contact, "key", tp)
+	if eab != nil {
+		a.audit(ctx, "account.create", "account", id, "contact", req.Contact, "key", tp, "eab_kid", eab.KID, "eab_name", eab.Name)
+	} else {
+		a.audit(ctx, "account.create", "account", id, "contact", req.Contact, "key", tp)
+	}
 	return acct, true, nil
+}
+
+// rebind answers a new-account request for a key that has an account. A
+// binding it carries (cert-manager re-sends its binding every time) is
+// verified like a new one, and must name the key the account is bound to:
+// the client then gets its account back. Nothing is written.
+func (a *Authority) rebind(ctx context.Context, key *jose.JSONWebKey, acct *acme.Account, req NewAccountRequest) error {
+	if a.cfg.EAB == EABOff || len(req.EAB) == 0 || string(req.EAB) == "null" {
+		return nil
+	}
+	k, _, err := a.verifyBinding(ctx, key, req)
+	if err != nil {
+		return err
+	}
+	if acct.EABKID != k.KID {
+		return acme.Unauthorized("the account is not bound to external account binding key %q", k.KID)
+	}
+	if k.Revoked {
+		return acme.Unauthorized("external account binding key %q is revoked", k.KID)
+	}
+	return nil
 }
 
 // AccountByKey finds the account of a key, for requests signed with "jwk".

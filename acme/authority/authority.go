@@ -31,6 +31,7 @@ type Store interface {
 	storage.Certificates
 	storage.Nonces
 	storage.Jobs
+	storage.EABKeys
 }
 
 // Validator checks one challenge over the network for the account
@@ -89,6 +90,8 @@ type Config struct {
 	// FinalizeWait is how long a finalize request waits for its issuance
 	// before answering "processing"; default 5s.
 	FinalizeWait time.Duration
+	// EAB is --eab; "" is EABOptional.
+	EAB EABMode
 }
 
 // Authority implements the ACME use cases.
@@ -122,6 +125,9 @@ func New(cfg Config) (*Authority, error) {
 	setDefault(&cfg.JobTimeout, 30*time.Second)
 	setDefault(&cfg.FinalizeWait, 5*time.Second)
 	setDefault(&cfg.RetryBackoff, 250*time.Millisecond)
+	if cfg.EAB == "" {
+		cfg.EAB = EABOptional
+	}
 	if cfg.ValidationWait == 0 {
 		cfg.ValidationWait = time.Second
 	}

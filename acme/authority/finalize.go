@@ -25,8 +25,12 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 	if st := acme.OrderStatus(stored, authzs, now); st != acme.StatusReady {
 		return nil, acme.OrderNotReady("order is %s, not ready", st)
 	}
-	// As at new-order time; the account's EAB key patterns will be passed here too.
-	if err := a.checkIdentifiers(ctx, "finalize", c.Account, stored.Identifiers); err != nil {
+	// As at new-order time: a key revoked or narrowed since stops it too.
+	bound, err := a.accountKey(ctx, c.Account)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.checkIdentifiers(ctx, "finalize", c.Account, stored.Identifiers, bound.patterns()...); err != nil {
 		return nil, err
 	}
 	csr, err := x509.ParseCertificateRequest(csrDER)

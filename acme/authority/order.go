@@ -56,8 +56,11 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 	if len(problems) > 0 {
 		return nil, acme.Compound(problems, "%d of the order's identifiers were refused", len(problems))
 	}
-	// The account's EAB key patterns (issue 13 item 2) will be passed here.
-	if err := a.checkIdentifiers(ctx, "new-order", acct, idents); err != nil {
+	bound, err := a.accountKey(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.checkIdentifiers(ctx, "new-order", acct, idents, bound.patterns()...); err != nil {
 		return nil, err
 	}
 
@@ -66,7 +69,6 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 		AccountID: acct.ID, Status: acme.StatusPending, Identifiers: idents,
 		Expires: expires, NotBefore: req.NotBefore, NotAfter: req.NotAfter, CreatedAt: now,
 	}
-	var err error
 	if o.ID, err = a.accountScopedID(acct); err != nil {
 		return nil, err
 	}
@@ -80,6 +82,9 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 			if all[i], err = a.newAuthorization(acct, id, expires); err != nil {
 				return nil, err
 			}
+			if bound.prevalidated(id) {
+				a.prevalidate(all[i], now)
+			}
 			created = append(created, all[i])
 		}
 		o.AuthzIDs = append(o.AuthzIDs, all[i].ID)
@@ -87,6 +92,12 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 	limits := a.limiting(now, a.newOrderLimits(acct, idents, len(created))...)
 	if err := a.cfg.Store.CreateOrder(ctx, o, created, limits...); err != nil {
 		return nil, createRefused(err)
+	}
+	for _, az := range created {
+		if az.Status == acme.StatusValid {
+			a.audit(ctx, "authorization.prevalidate", "account", acct.ID, "authz", az.ID,
+				"identifier", az.Identifier.Value, "wildcard", az.Wildcard, "eab_kid", bound.key.KID, "eab_name", bound.key.Name)
+		}
 	}
 	return a.view(o, all), nil
 }

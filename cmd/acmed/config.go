@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/storage/redis"
 )
 
@@ -33,6 +34,7 @@ type config struct {
 	Website        string
 	TermsOfService string
 	CAAIdentities  string
+	EAB            string
 	LogLevel       string
 	Retention      time.Duration
 	ReclaimAfter   time.Duration
@@ -112,6 +114,7 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.DurationVar(&c.CertValidity, "cert-validity", 168*time.Hour, "lifetime of issued certificates")
 	fs.StringVar(&c.Website, "website", "", "URL shown as meta.website in the directory")
 	fs.StringVar(&c.TermsOfService, "terms-of-service", "", "URL of terms new accounts must agree to")
+	fs.StringVar(&c.EAB, "eab", "optional", "external account binding (RFC 8555 §7.3.4): optional (a binding sent is verified), required (every new account needs one), off (bindings ignored)")
 	fs.StringVar(&c.CAAIdentities, "caa-identities", "", "comma-separated CAA issuer domains shown as meta.caaIdentities")
 	fs.DurationVar(&c.Retention, "retention", 720*time.Hour, "keep valid orders and certificates this long after they expire, then delete them (other orders and authorizations: 1h)")
 	fs.DurationVar(&c.ReclaimAfter, "reclaim-after", 30*time.Second, "Redis: a job a replica took but did not finish is given to another after this long")
@@ -233,6 +236,9 @@ func (c config) check() error {
 		return err
 	}
 	if _, err := c.allowedNetworks(); err != nil {
+		return err
+	}
+	if _, err := authority.ParseEABMode(c.EAB); err != nil {
 		return err
 	}
 	if _, err := c.identifierPolicy(); err != nil {

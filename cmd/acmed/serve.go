@@ -82,6 +82,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	blocked, _ := c.blockedNetworks() // checked with the rest of the config
 	allowed, _ := c.allowedNetworks()
 	identifiers, _ := c.identifierPolicy()
+	eabMode, _ := authority.ParseEABMode(c.EAB)
 	redirects := c.ValidationMaxRedirects
 	if redirects == 0 {
 		redirects = -1 // the validator reads 0 as its default
@@ -103,6 +104,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		IdentifierPolicy:  identifiers,
 		Limiter:           limiter, // limits live in the store, shared by replicas
 		Limits:            c.RateLimits.get(),
+		EAB:               eabMode,
 	})
 	if err != nil {
 		return err
@@ -111,7 +113,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	handler := api.New(api.Config{
 		Authority: auth, BaseURL: base.String(), RootsPEM: authorityCA.RootPEM(), Logger: log,
 		Ready: drain.ready(store.Ping), Website: c.Website, TermsOfService: c.TermsOfService,
-		CAAIdentities: splitList(c.CAAIdentities),
+		CAAIdentities: splitList(c.CAAIdentities), ExternalAccountRequired: auth.EABRequired(),
 	})
 	srv := &http.Server{
 		Handler:           drain.handler(handler),
