@@ -55,6 +55,7 @@ type Server struct {
 func (s *Server) routes(api *mux.Router) {
 	s.accountRoutes(api)
 	s.backupRoutes(api)
+	s.eabRoutes(api)
 }
 
 // New returns the admin API; it needs an authority and at least one way

@@ -40,7 +40,7 @@ type adminRun func(ctx context.Context, cl *adminClient, args []string) (out any
 
 // adminCommands lists every subcommand; a new group is one line here.
 func adminCommands() []adminCommand {
-	return append(accountCommands(), backupCommands()...)
+	return append(append(accountCommands(), backupCommands()...), eabCommands()...)
 }
 
 // adminOptions are the flags every subcommand takes.

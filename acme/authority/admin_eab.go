@@ -1,0 +1,138 @@
+package authority
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/acme/policy"
+)
+
+// EABKeySpec is what an operator asks for in `acmed admin eab create`.
+type EABKeySpec struct {
+	Name         string
+	Allow        []string
+	Prevalidated []string
+	Profiles     []string
+	MaxValidity  time.Duration // 0: the server's --cert-validity
+	SPIFFEID     string
+	Expires      time.Duration // from now; 0: never
+	SingleUse    bool
+}
+
+// eabSecretBytes is the MAC key's size: 256 bits, HS256's block-sized key
+// and well above the 128 bits RFC 2104 asks of an HMAC key.
+const eabSecretBytes = 32
+
+func (s EABKeySpec) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+	}
+	if s.Name == "" {
+		return bad("name: required")
+	}
+	if _, err := policy.Parse(s.Allow); err != nil {
+		return bad("allow: %v", err)
+	}
+	if _, err := policy.Parse(s.Prevalidated); err != nil {
+		return bad("prevalidated: %v", err)
+	}
+	if s.MaxValidity < 0 {
+		return bad("max_validity %s: must be positive", s.MaxValidity)
+	}
+	if s.Expires < 0 {
+		return bad("expires %s: must be positive", s.Expires)
+	}
+	if s.SPIFFEID != "" {
+		u, err := url.Parse(s.SPIFFEID)
+		if err != nil || u.Scheme != "spiffe" || u.Host == "" {
+			return bad("spiffe_id %q: want spiffe://TRUST-DOMAIN/PATH", s.SPIFFEID)
+		}
+	}
+	for _, p := range s.Profiles {
+		if p == "" {
+			return bad("profile: empty name")
+		}
+	}
+	return nil
+}
+
+// AdminCreateEABKey makes a key with a random kid and MAC key. The MAC key
+// is in the result, and never shown again by the admin API.
+func (a *Authority) AdminCreateEABKey(ctx context.Context, by Operator, s EABKeySpec) (*acme.EABKey, error) {
+	if err := s.check(); err != nil {
+		a.audit(ctx, "admin.eab.create", "caller", string(by), "name", s.Name, "err", err)
+		return nil, err
+	}
+	kid, err := a.randomID(16)
+	if err != nil {
+		return nil, err
+	}
+	secret := make([]byte, eabSecretBytes)
+	if _, err := io.ReadFull(a.cfg.Rand, secret); err != nil {
+		return nil, fmt.Errorf("random: %w", err)
+	}
+	now := a.now()
+	k := &acme.EABKey{
+		KID: kid, Name: s.Name, HMAC: secret, Allow: s.Allow, Prevalidated: s.Prevalidated,
+		Profiles: s.Profiles, MaxValidity: s.MaxValidity, SPIFFEID: s.SPIFFEID, SingleUse: s.SingleUse,
+		CreatedAt: now,
+	}
+	if s.Expires > 0 {
+		k.Expires = now.Add(s.Expires)
+	}
+	if err := a.cfg.Store.CreateEABKey(ctx, k); err != nil {
+		return nil, err
+	}
+	a.audit(ctx, "admin.eab.create", "caller", string(by), "eab_kid", kid, "name", s.Name,
+		"allow", s.Allow, "prevalidated", s.Prevalidated, "profiles", s.Profiles,
+		"max_validity", s.MaxValidity.String(), "spiffe_id", s.SPIFFEID, "expires", k.Expires, "single_use", s.SingleUse)
+	return k, nil
+}
+
+// AdminEABKeys lists every key.
+func (a *Authority) AdminEABKeys(ctx context.Context, by Operator) ([]*acme.EABKey, error) {
+	keys, err := a.cfg.Store.ListEABKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, "admin.eab.list", "caller", string(by), "count", len(keys))
+	return keys, nil
+}
+
+// AdminEABKey returns one key; a missing one is storage.ErrNotFound.
+func (a *Authority) AdminEABKey(ctx context.Context, by Operator, kid string) (*acme.EABKey, error) {
+	k, err := a.cfg.Store.EABKey(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, "admin.eab.show", "caller", string(by), "eab_kid", kid)
+	return k, nil
+}
+
+// AdminRevokeEABKey revokes a key for good: no account binds to it any
+// more, and the accounts bound to it can neither order nor finalize.
+// Revoking a revoked key changes nothing and is not an error.
+func (a *Authority) AdminRevokeEABKey(ctx context.Context, by Operator, kid string) (*acme.EABKey, error) {
+	k, err := a.cfg.Store.UpdateEABKey(ctx, kid, func(cur *acme.EABKey) error {
+		if cur.Revoked {
+			return errUnchanged
+		}
+		cur.Revoked, cur.RevokedAt = true, a.now()
+		return nil
+	})
+	changed := true
+	if errors.Is(err, errUnchanged) {
+		changed = false
+		k, err = a.cfg.Store.EABKey(ctx, kid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.audit(ctx, "admin.eab.revoke", "caller", string(by), "eab_kid", kid, "name", k.Name, "accounts", len(k.Accounts), "changed", changed)
+	return k, nil
+}
