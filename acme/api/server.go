@@ -218,7 +218,8 @@ func (s *Server) logReadiness(ctx context.Context, err error) {
 }
 
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
-	meta := map[string]any{"externalAccountRequired": s.cfg.ExternalAccountRequired}
+	// --eab required says so itself: the flag and the directory cannot disagree.
+	meta := map[string]any{"externalAccountRequired": s.cfg.ExternalAccountRequired || s.cfg.Authority.EABRequired()}
 	if s.cfg.Website != "" {
 		meta["website"] = s.cfg.Website
 	}

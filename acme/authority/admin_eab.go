@@ -24,9 +24,10 @@ type EABKeySpec struct {
 	SingleUse    bool
 }
 
-// eabSecretBytes is the MAC key's size: 256 bits, HS256's block-sized key
-// and well above the 128 bits RFC 2104 asks of an HMAC key.
-const eabSecretBytes = 32
+// eabSecretBytes is the MAC key's size: 512 bits, so that a client may MAC
+// with any of HS256/384/512 (RFC 7518 §3.2 asks a key at least as long as
+// the hash; go-jose, which lego uses, enforces it).
+const eabSecretBytes = 64
 
 func (s EABKeySpec) check() error {
 	bad := func(format string, args ...any) error {
