@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,7 @@ func newEABEnv(t *testing.T, mode authority.EABMode) *env {
 		{KID: "revoked", Name: "revoked", Revoked: true, RevokedAt: now},
 		{KID: "expired", Name: "expired", Expires: now.Add(-time.Minute)},
 		{KID: "once", Name: "once", SingleUse: true},
+		{KID: "short", Name: "short", Prevalidated: []string{"*.short.example"}, MaxValidity: 2 * time.Hour},
 	} {
 		k.HMAC, k.CreatedAt = eabSecret, now
 		if err := store.CreateEABKey(t.Context(), k); err != nil {
@@ -310,4 +312,37 @@ func csrBytes(t *testing.T, names ...string) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// TestEABMaxValidity: a key's --max-validity caps what its accounts may
+// ask for (notAfter) and what they get when they ask for nothing.
+func TestEABMaxValidity(t *testing.T) {
+	e := newEABEnv(t, authority.EABOptional)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cl := &xacme.Client{Key: newKey(t), DirectoryURL: e.url("/directory")}
+	acct := &xacme.Account{ExternalAccountBinding: &xacme.ExternalAccountBinding{KID: "short", Key: eabSecret}}
+	if _, err := cl.Register(ctx, acct, xacme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cl.AuthorizeOrder(ctx, xacme.DomainIDs("a.short.example"), xacme.WithOrderNotAfter(e.clock.Now().Add(10*time.Hour)))
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ae.ProblemType != "urn:ietf:params:acme:error:malformed" || !strings.Contains(ae.Detail, "exceeds the maximum of 2h") {
+		t.Fatalf("order past the key's max validity: %v, want malformed", err)
+	}
+	o, err := cl.AuthorizeOrder(ctx, xacme.DomainIDs("a.short.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csrBytes(t, "a.short.example"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := leaf.NotAfter.Sub(leaf.NotBefore); got > 2*time.Hour+2*time.Minute {
+		t.Fatalf("certificate valid for %s; the key allows 2h", got)
+	}
 }

@@ -114,6 +114,15 @@ func (b boundKey) patterns() []policy.Patterns {
 	return []policy.Patterns{b.allow, b.preva}
 }
 
+// validity is the longest certificate validity the account may get: the
+// server's, or the key's --max-validity when that is shorter.
+func (b boundKey) validity(server time.Duration) time.Duration {
+	if b.key != nil && b.key.MaxValidity > 0 && b.key.MaxValidity < server {
+		return b.key.MaxValidity
+	}
+	return server
+}
+
 // prevalidated reports whether the key vouches for id.
 func (b boundKey) prevalidated(id acme.Identifier) bool {
 	if b.key == nil || b.preva.Empty() {

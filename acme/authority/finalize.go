@@ -40,11 +40,19 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 	if p := acme.CheckCSR(csr, stored.Identifiers, c.Account.KeyThumbprint); p != nil {
 		return nil, p
 	}
-	if _, _, p := acme.CertWindow(now, stored.NotBefore, stored.NotAfter, a.cfg.CertValidity); p != nil {
+	validity := bound.validity(a.cfg.CertValidity)
+	_, notAfter, p := acme.CertWindow(now, stored.NotBefore, stored.NotAfter, validity)
+	if p != nil {
 		return nil, p
 	}
 	var claim storage.Claim
 	o, err := a.cfg.Store.UpdateOrder(ctx, orderID, func(o *acme.Order) error {
+		if validity < a.cfg.CertValidity && o.NotAfter.IsZero() {
+			// The key's --max-validity is shorter than the server's: the
+			// window is fixed now, so that issuance, which knows nothing
+			// of keys, keeps to it.
+			o.NotAfter = notAfter
+		}
 		return acme.BeginFinalize(o, authzs, csrDER, now)
 	}, storage.From(stored), storage.Queue(storage.Job{OrderID: orderID}, &claim))
 	if err != nil {

@@ -63,6 +63,11 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 	if err := a.checkIdentifiers(ctx, "new-order", acct, idents, bound.patterns()...); err != nil {
 		return nil, err
 	}
+	if v := bound.validity(a.cfg.CertValidity); v < a.cfg.CertValidity {
+		if _, _, p := acme.CertWindow(now, req.NotBefore, req.NotAfter, v); p != nil {
+			return nil, p // a notAfter past the key's --max-validity
+		}
+	}
 
 	expires := now.Add(a.cfg.OrderLifetime)
 	o := &acme.Order{
