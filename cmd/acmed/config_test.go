@@ -96,6 +96,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--validation-blocked-networks", "none"}, nil, `--validation-blocked-networks "none"`},
 		{[]string{"--validation-allowed-networks", "fd00::/129"}, nil, `--validation-allowed-networks "fd00::/129"`},
 		{nil, map[string]string{"ACMED_VALIDATION_ALLOWED_NETWORKS": "x"}, `--validation-allowed-networks "x"`},
+		{[]string{"--eab", "sometimes"}, nil, `--eab "sometimes"`},
+		{nil, map[string]string{"ACMED_EAB": "yes"}, `--eab "yes"`},
 		{[]string{"--validation-https-port", "0"}, nil, "--validation-https-port 0"},
 		{[]string{"--validation-https-port", "65536"}, nil, "--validation-https-port 65536"},
 		{[]string{"--validation-timeout", "0s"}, nil, "--validation-timeout"},
