@@ -20,6 +20,8 @@ import (
 	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/storage"
 	"github.com/acmed/acmed/storage/embedded"
+	"github.com/acmed/acmed/storage/redis"
+	"github.com/acmed/acmed/storage/redis/redistest"
 )
 
 var eabSecret = []byte(strings.Repeat("0123456789abcdef", 4)) // 64 bytes: HS512 takes it
@@ -27,15 +29,25 @@ var eabSecret = []byte(strings.Repeat("0123456789abcdef", 4)) // 64 bytes: HS512
 // newEABEnv is newEnv with --eab mode and keys in the store: "team"
 // (allow *.team.example, prevalidated ci.team.example), "open" (no
 // patterns), "revoked", "expired" and "once" (single-use).
-func newEABEnv(t *testing.T, mode authority.EABMode) *env {
+func newEABEnv(t *testing.T, mode authority.EABMode) *eabEnv {
 	t.Helper()
 	store, err := embedded.Open(filepath.Join(t.TempDir(), "acmed.db"), embedded.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := startEnvWith(t, store, nil, nil, func(c *authority.Config) { c.EAB = mode })
-	e.store = store
+	return newEABEnvOn(t, store, mode)
+}
+
+// eabEnv is an env with the store under it, whichever backend.
+type eabEnv struct {
+	*env
+	st authority.Store
+}
+
+func newEABEnvOn(t *testing.T, store authority.Store, mode authority.EABMode) *eabEnv {
+	t.Helper()
+	e := &eabEnv{env: startEnvWith(t, store, nil, nil, func(c *authority.Config) { c.EAB = mode }), st: store}
 	now := e.clock.Now()
 	for _, k := range []*acme.EABKey{
 		{KID: "team", Name: "team", Allow: []string{"*.team.example"}, Prevalidated: []string{"ci.team.example"}},
@@ -143,7 +155,7 @@ func TestEABRefused(t *testing.T) {
 				status = http.StatusBadRequest
 			}
 			problemType(t, r, status, tc.typ)
-			if _, err := e.store.AccountByKey(t.Context(), c.thumbprint()); !errors.Is(err, storage.ErrNotFound) {
+			if _, err := e.st.AccountByKey(t.Context(), c.thumbprint()); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("a refused binding left an account: %v", err)
 			}
 			if after := boundAccounts(t, e); after != before {
@@ -153,9 +165,9 @@ func TestEABRefused(t *testing.T) {
 	}
 }
 
-func boundAccounts(t *testing.T, e *env) int {
+func boundAccounts(t *testing.T, e *eabEnv) int {
 	t.Helper()
-	keys, err := e.store.ListEABKeys(t.Context())
+	keys, err := e.st.ListEABKeys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +198,7 @@ func TestEABRequired(t *testing.T) {
 	}
 	c := e.newClient()
 	problemType(t, c.registerWith(nil), http.StatusUnauthorized, "externalAccountRequired")
-	if _, err := e.store.AccountByKey(t.Context(), c.thumbprint()); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.st.AccountByKey(t.Context(), c.thumbprint()); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("a refused registration left an account: %v", err)
 	}
 	if r := c.registerWith(binding(t, "open", eabSecret, jose.HS384, e.url("/acme/new-account"), c.key)); r.status != http.StatusCreated {
@@ -202,7 +214,7 @@ func TestEABOff(t *testing.T) {
 	if r := c.registerWith(binding(t, "nope", eabSecret, jose.HS256, e.url("/acme/new-account"), c.key)); r.status != http.StatusCreated {
 		t.Fatalf("registration with an ignored binding: %d %s", r.status, r.body)
 	}
-	acct, err := e.store.AccountByKey(t.Context(), c.thumbprint())
+	acct, err := e.st.AccountByKey(t.Context(), c.thumbprint())
 	if err != nil || acct.EABKID != "" {
 		t.Fatalf("account %+v, %v: want one bound to no key", acct, err)
 	}
@@ -213,14 +225,27 @@ func TestEABOff(t *testing.T) {
 // refused, the key's patterns apply, prevalidated identifiers need no
 // challenge, and revoking the key stops new-order and finalize.
 func TestEABAccountLifecycle(t *testing.T) {
-	e := newEABEnv(t, authority.EABOptional)
+	testEABAccountLifecycle(t, newEABEnv(t, authority.EABOptional))
+}
+
+// TestEABAccountLifecycleRedis is the same on a Redis store.
+func TestEABAccountLifecycleRedis(t *testing.T) {
+	store, err := redis.Open(t.Context(), redistest.Start(t).URL, redis.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	testEABAccountLifecycle(t, newEABEnvOn(t, store, authority.EABOptional))
+}
+
+func testEABAccountLifecycle(t *testing.T, e *eabEnv) {
 	newAcct := e.url("/acme/new-account")
 	c := e.newClient()
 	eab := binding(t, "team", eabSecret, jose.HS256, newAcct, c.key)
 	if r := c.registerWith(eab); r.status != http.StatusCreated {
 		t.Fatalf("registration: %d %s", r.status, r.body)
 	}
-	acct, err := e.store.AccountByKey(t.Context(), c.thumbprint())
+	acct, err := e.st.AccountByKey(t.Context(), c.thumbprint())
 	if err != nil || acct.EABKID != "team" {
 		t.Fatalf("account %+v, %v: want one bound to key team", acct, err)
 	}
@@ -256,7 +281,7 @@ func TestEABAccountLifecycle(t *testing.T) {
 		t.Fatalf("an order of prevalidated identifiers is %s, want ready", pre.Status)
 	}
 	// Revoking the key stops the account: new-order and finalize.
-	if _, err := e.store.UpdateEABKey(t.Context(), "team", func(k *acme.EABKey) error { k.Revoked = true; return nil }); err != nil {
+	if _, err := e.st.UpdateEABKey(t.Context(), "team", func(k *acme.EABKey) error { k.Revoked = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	r = c.post(e.url("/acme/new-order"), map[string]any{"identifiers": []acme.Identifier{{Type: "dns", Value: "ci.team.example"}}}, jwsOpts{})
