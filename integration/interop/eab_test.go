@@ -1,0 +1,92 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// eabKey is what `acmed admin eab create --json` prints.
+type eabKey struct {
+	KID  string `json:"kid"`
+	HMAC string `json:"hmac"`
+}
+
+// newEABEnv is newEnv with --eab required and an admin API, and a key made
+// through `acmed admin eab create` with args.
+func newEABEnv(t *testing.T, args ...string) (*env, eabKey) {
+	t.Helper()
+	token := filepath.Join(t.TempDir(), "admin.token")
+	if err := os.WriteFile(token, []byte("eab-interop-token-0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e := newEnv(t, "--eab", "required", "--admin-listen", adminAddr, "--admin-token-file", token)
+	ctx, cancel := context.WithTimeout(t.Context(), clientTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, acmedBinary, append([]string{"admin", "eab", "create", "--json", "--data", e.acmed.data}, args...)...)
+	cmd.Env = append(os.Environ(), "ACMED_ADMIN_URL=https://"+adminAddr, "ACMED_ADMIN_TOKEN_FILE="+token)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("acmed admin eab create: %v: %s", err, out)
+	}
+	var k eabKey
+	if err := json.Unmarshal(out, &k); err != nil || k.KID == "" || k.HMAC == "" {
+		t.Fatalf("acmed admin eab create printed %q: %v", out, err)
+	}
+	return e, k
+}
+
+// TestLegoEAB: lego --eab --kid --hmac against acmed --eab required, with
+// a key allowing *.eab.lego.example and vouching for pre.eab.lego.example:
+// lego without a binding is refused; with it, a name the key allows is
+// issued through http-01, a prevalidated one with no validation at all,
+// and a name outside the key's policy is refused.
+func TestLegoEAB(t *testing.T) {
+	t.Parallel()
+	needTool(t, "lego", true)
+	e, k := newEABEnv(t, "--name", "lego", "--allow", "*.eab.lego.example", "--prevalidated", "pre.eab.lego.example")
+	l := newLego(t, e)
+	eab := []string{"--eab", "--kid", k.KID, "--hmac", k.HMAC}
+
+	t.Run("no binding", func(t *testing.T) {
+		other := *l
+		other.path = filepath.Join(t.TempDir(), "lego")
+		args := append([]string{"--server", e.acmed.dirURL, "--accept-tos", "--email", "lego@example.com", "--path", other.path},
+			append(l.http(), append(domains("web.eab.lego.example"), "run")...)...)
+		if err := e.runErr(t, l.log, l.environ, l.bin, args...); err == nil {
+			t.Fatal("lego registered without a binding under --eab required")
+		}
+		e.waitLog(t, "externalAccountRequired")
+	})
+	t.Run("allowed", func(t *testing.T) {
+		const name = "web.eab.lego.example"
+		e.dualStack(name)
+		l.run(t, append(append(eab, append(l.http(), domains(name)...)...), "run")...)
+		l.check(t, name)
+		e.validated(t, name, "http-01")
+		e.waitLog(t, "event=account.create", "eab_kid="+k.KID)
+	})
+	t.Run("prevalidated", func(t *testing.T) {
+		const name = "pre.eab.lego.example"
+		start := time.Now()
+		l.run(t, append(append(eab, append(l.http(), domains(name)...)...), "run")...)
+		l.check(t, name)
+		e.waitLog(t, "event=authorization.prevalidate", "identifier="+name, "eab_kid="+k.KID)
+		t.Logf("prevalidated issuance took %v", time.Since(start).Round(time.Millisecond))
+	})
+	t.Run("refused by policy", func(t *testing.T) {
+		const name = "web.elsewhere.example"
+		args := append([]string{"--server", e.acmed.dirURL, "--accept-tos", "--email", "lego@example.com", "--path", l.path},
+			append(eab, append(l.http(), append(domains(name), "run")...)...)...)
+		if err := e.runErr(t, l.log, l.environ, l.bin, args...); err == nil {
+			t.Fatalf("lego got a certificate for %s, outside the key's policy", name)
+		}
+		e.waitLog(t, "event=order.refuse", name)
+	})
+}
