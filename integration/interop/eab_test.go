@@ -90,3 +90,43 @@ func TestLegoEAB(t *testing.T) {
 		e.waitLog(t, "event=order.refuse", name)
 	})
 }
+
+// TestCertbotEAB: certbot register --eab-kid --eab-hmac-key against acmed
+// --eab required, then a name the key allows (http-01), a prevalidated
+// one, and one outside the key's policy, refused.
+func TestCertbotEAB(t *testing.T) {
+	t.Parallel()
+	needTool(t, "certbot", false)
+	e, k := newEABEnv(t, "--name", "certbot", "--allow", "*.eab.certbot.example", "--prevalidated", "pre.eab.certbot.example")
+	c := newCertbot(t, e)
+	env := []string{"REQUESTS_CA_BUNDLE=" + e.acmed.rootFile, "HOME=" + c.dir}
+	common := []string{"-n", "--server", e.acmed.dirURL, "--config-dir", filepath.Join(c.dir, "config"),
+		"--work-dir", filepath.Join(c.dir, "work"), "--logs-dir", filepath.Join(e.logs, "certbot-debug")}
+	if err := e.runErr(t, c.log, env, c.bin, append([]string{"register", "--agree-tos", "--register-unsafely-without-email"}, common...)...); err == nil {
+		t.Fatal("certbot registered without a binding under --eab required")
+	}
+	c.run(t, "register", "--agree-tos", "--register-unsafely-without-email", "--eab-kid", k.KID, "--eab-hmac-key", k.HMAC)
+	e.waitLog(t, "event=account.create", "eab_kid="+k.KID)
+
+	t.Run("allowed", func(t *testing.T) {
+		const name = "web.eab.certbot.example"
+		e.dualStack(name)
+		c.certonly(t, "web", append(c.standalone(), "-d", name)...)
+		c.check(t, "web", name)
+	})
+	t.Run("prevalidated", func(t *testing.T) {
+		const name = "pre.eab.certbot.example"
+		c.certonly(t, "pre", append(c.standalone(), "-d", name)...)
+		c.check(t, "pre", name)
+		e.waitLog(t, "event=authorization.prevalidate", "identifier="+name)
+	})
+	t.Run("refused by policy", func(t *testing.T) {
+		const name = "web.elsewhere.example"
+		args := append([]string{"certonly", "--agree-tos", "--register-unsafely-without-email", "--cert-name", "out"},
+			append(c.standalone(), append([]string{"-d", name}, common...)...)...)
+		if err := e.runErr(t, c.log, env, c.bin, args...); err == nil {
+			t.Fatalf("certbot got a certificate for %s, outside the key's policy", name)
+		}
+		e.waitLog(t, "event=order.refuse", name)
+	})
+}
