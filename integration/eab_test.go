@@ -73,6 +73,13 @@ func TestAdminEAB(t *testing.T) {
 	if len(list.Keys) != 1 || list.Keys[0].HMAC != "" || len(list.Keys[0].Accounts) != 1 || list.Keys[0].Accounts[0] != path.Base(a.URI) {
 		t.Fatalf("eab list: %+v; want the key, its account, and no hmac", list)
 	}
+	var bound struct {
+		EABKID string `json:"eab_kid"`
+	}
+	adminJSON(t, s, tokenFile, &bound, "accounts", "show", path.Base(a.URI))
+	if bound.EABKID != k.KID {
+		t.Fatalf("accounts show: eab_kid %q, want %q", bound.EABKID, k.KID)
+	}
 	var shown adminEABKey
 	adminJSON(t, s, tokenFile, &shown, "eab", "show", k.KID)
 	if shown.KID != k.KID || shown.HMAC != "" {

@@ -31,6 +31,7 @@ type Account struct {
 	KeyThumbprint string    `json:"key_thumbprint"`
 	TermsAgreed   bool      `json:"terms_agreed"`
 	CreatedAt     time.Time `json:"created_at"`
+	EABKID        string    `json:"eab_kid,omitempty"` // the EAB key it is bound to
 }
 
 // AccountList is a page of accounts; Next, when not empty, is the cursor
@@ -50,7 +51,7 @@ func accountView(a *acme.Account) Account {
 	}
 	return Account{
 		ID: a.ID, Status: string(a.Status), Contact: contact, KeyThumbprint: a.KeyThumbprint,
-		TermsAgreed: a.TermsAgreed, CreatedAt: a.CreatedAt.UTC(),
+		TermsAgreed: a.TermsAgreed, CreatedAt: a.CreatedAt.UTC(), EABKID: a.EABKID,
 	}
 }
 

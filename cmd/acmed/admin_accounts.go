@@ -87,4 +87,7 @@ func printAccounts(w io.Writer, l admin.AccountList) {
 func printAccount(w io.Writer, a admin.Account) {
 	fmt.Fprintf(w, "id: %s\nstatus: %s\ncontact: %s\nkey_thumbprint: %s\nterms_agreed: %t\ncreated_at: %s\n",
 		a.ID, a.Status, strings.Join(a.Contact, ", "), a.KeyThumbprint, a.TermsAgreed, a.CreatedAt.Format(time.RFC3339))
+	if a.EABKID != "" {
+		fmt.Fprintf(w, "eab_kid: %s\n", a.EABKID)
+	}
 }
