@@ -157,12 +157,16 @@ func (a *Authority) accountKey(ctx context.Context, acct *acme.Account) (boundKe
 	return b, nil
 }
 
-// prevalidate makes az valid with no challenge (issue 13 item 4): the
-// account's EAB key vouches for its identifier, as the operator who made
-// the key said with --prevalidated. It stays valid as long as a validated
-// authorization would.
-func (a *Authority) prevalidate(az *acme.Authorization, now time.Time) {
-	az.Status = acme.StatusValid
-	az.Challenges = nil
-	az.Expires = now.Add(a.cfg.ValidAuthzLifetime)
+// prevalidatedAuthorization is an authorization created valid, with no
+// challenge (issue 13 item 4): the account's EAB key vouches for its
+// identifier, as the operator who made the key said with --prevalidated.
+// It stays valid as long as a validated authorization would.
+func (a *Authority) prevalidatedAuthorization(acct *acme.Account, id acme.Identifier, now time.Time) (*acme.Authorization, error) {
+	authzID, err := a.accountScopedID(acct)
+	if err != nil {
+		return nil, err
+	}
+	base, wildcard := acme.SplitWildcard(id)
+	return &acme.Authorization{ID: authzID, AccountID: acct.ID, Identifier: base, Wildcard: wildcard,
+		Status: acme.StatusValid, Expires: now.Add(a.cfg.ValidAuthzLifetime)}, nil
 }

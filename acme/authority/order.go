@@ -84,11 +84,13 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 			return nil, err
 		}
 		if all[i] == nil {
-			if all[i], err = a.newAuthorization(acct, id, expires); err != nil {
-				return nil, err
-			}
 			if bound.prevalidated(id) {
-				a.prevalidate(all[i], now)
+				all[i], err = a.prevalidatedAuthorization(acct, id, now)
+			} else {
+				all[i], err = a.newAuthorization(acct, id, expires)
+			}
+			if err != nil {
+				return nil, err
 			}
 			created = append(created, all[i])
 		}
