@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -129,4 +130,47 @@ func TestCertbotEAB(t *testing.T) {
 		}
 		e.waitLog(t, "event=order.refuse", name)
 	})
+}
+
+// TestCaddyEAB: Caddy 2.11 (built by tools.sh) with a global acme_eab
+// against acmed --eab required: a site the key allows is obtained through
+// a challenge, a prevalidated one without, and a site outside the key's
+// policy is refused at new-order.
+func TestCaddyEAB(t *testing.T) {
+	t.Parallel()
+	bin := needTool(t, "caddy-2.11", true)
+	e, k := newEABEnv(t, "--name", "caddy", "--allow", "*.eab.caddy.example", "--prevalidated", "pre.eab.caddy.example")
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "storage")
+	const allowed, prevalidated, refused = "web.eab.caddy.example", "pre.eab.caddy.example", "web.elsewhere.example"
+	config := caddyConfig(e, storage, []caddySite{{allowed, ""}, {prevalidated, ""}, {refused, ""}})
+	eabBlock := fmt.Sprintf("\tacme_eab {\n\t\tkey_id %s\n\t\tmac_key %s\n\t}\n", k.KID, k.HMAC)
+	config = strings.Replace(config, "\temail caddy@example.com\n", "\temail caddy@example.com\n"+eabBlock, 1)
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(caddyfile, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	environ := []string{
+		"HOME=" + home,
+		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_CACHE_HOME=" + filepath.Join(home, "cache"),
+	}
+	log := e.logFile("caddy.log")
+	e.run(t, log, environ, bin, "validate", "--config", caddyfile, "--adapter", "caddyfile")
+	caddy := e.start("caddy", log, environ, bin, "run", "--config", caddyfile, "--adapter", "caddyfile")
+
+	t.Run("allowed", func(t *testing.T) {
+		waitServed(t, e, caddy, allowed, nil, caddyObtainWait)
+		e.waitLog(t, validatedEvent, "identifier="+allowed+" ", "outcome=valid")
+	})
+	t.Run("prevalidated", func(t *testing.T) {
+		waitServed(t, e, caddy, prevalidated, nil, caddyObtainWait)
+		e.waitLog(t, "event=authorization.prevalidate", "identifier="+prevalidated)
+	})
+	t.Run("refused by policy", func(t *testing.T) {
+		e.waitLog(t, "event=order.refuse", refused)
+	})
+	e.waitLog(t, "event=account.create", "eab_kid="+k.KID)
 }
