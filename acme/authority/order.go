@@ -96,7 +96,13 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 		}
 		o.AuthzIDs = append(o.AuthzIDs, all[i].ID)
 	}
-	limits := a.limiting(now, a.newOrderLimits(acct, idents, len(created))...)
+	pending := 0 // prevalidated authorizations are born valid: not pending
+	for _, az := range created {
+		if az.Status == acme.StatusPending {
+			pending++
+		}
+	}
+	limits := a.limiting(now, a.newOrderLimits(acct, idents, pending)...)
 	if err := a.cfg.Store.CreateOrder(ctx, o, created, limits...); err != nil {
 		return nil, createRefused(err)
 	}
