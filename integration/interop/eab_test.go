@@ -63,7 +63,14 @@ func TestLegoEAB(t *testing.T) {
 		if err := e.runErr(t, l.log, l.environ, l.bin, args...); err == nil {
 			t.Fatal("lego registered without a binding under --eab required")
 		}
-		e.waitLog(t, "externalAccountRequired")
+		// lego reads the directory's meta.externalAccountRequired and
+		// stops before it asks: no account may exist.
+		if b, _ := os.ReadFile(l.log); !strings.Contains(string(b), "External Account Binding") {
+			t.Errorf("lego did not say the server requires External Account Binding; see %s", l.log)
+		}
+		if lines := e.logLines("event=account.create"); len(lines) != 0 {
+			t.Errorf("an account was created without a binding: %v", lines)
+		}
 	})
 	t.Run("allowed", func(t *testing.T) {
 		const name = "web.eab.lego.example"
