@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/acme"
 
 	"github.com/acmed/acmed/integration/acmedtest"
 )
@@ -67,4 +70,31 @@ func (s *server) httpClient() *http.Client {
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.root}},
 	}
+}
+
+// newAccount returns a client of s with an account of its own.
+func newAccount(t testing.TB, ctx context.Context, s *server) *acme.Client {
+	t.Helper()
+	c := &acme.Client{Key: newKey(t), DirectoryURL: s.dir, HTTPClient: s.httpClient()}
+	if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// challengeOf reads the authorization at authzURL and returns it with its
+// challenge of type typ.
+func challengeOf(t testing.TB, ctx context.Context, c *acme.Client, authzURL, typ string) (*acme.Authorization, *acme.Challenge) {
+	t.Helper()
+	z, err := c.GetAuthorization(ctx, authzURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range z.Challenges {
+		if ch.Type == typ {
+			return z, ch
+		}
+	}
+	t.Fatalf("authorization for %s offers no %s", z.Identifier.Value, typ)
+	return nil, nil
 }

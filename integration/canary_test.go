@@ -50,25 +50,12 @@ func TestRedirectToInternalCanary(t *testing.T) {
 	s := startAcmed(t, t.TempDir(), "--http01-port", strconv.Itoa(port))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	key := newKey(t)
-	c := &acme.Client{Key: key, DirectoryURL: s.dir, HTTPClient: s.httpClient()}
-	if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
-		t.Fatal(err)
-	}
+	c := newAccount(t, ctx, s)
 	o, err := c.AuthorizeOrder(ctx, []acme.AuthzID{{Type: "ip", Value: "127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chal *acme.Challenge
-	for _, ch := range z.Challenges {
-		if ch.Type == "http-01" {
-			chal = ch
-		}
-	}
+	_, chal := challengeOf(t, ctx, c, o.AuthzURLs[0], "http-01")
 	if _, err := c.Accept(ctx, chal); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +65,7 @@ func TestRedirectToInternalCanary(t *testing.T) {
 	}
 	seen := []string{werr.Error()}
 	// Everything the account can read back.
-	z, err = c.GetAuthorization(ctx, o.AuthzURLs[0])
+	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +80,7 @@ func TestRedirectToInternalCanary(t *testing.T) {
 	// And raw, as any client would get it: every field, those the acme
 	// package does not know included.
 	for _, u := range []string{o.AuthzURLs[0], chal.URI} {
-		seen = append(seen, postAsGet(t, s, key, string(c.KID), u))
+		seen = append(seen, postAsGet(t, s, c.Key, string(c.KID), u))
 	}
 	t.Logf("the account sees: %s", strings.Join(seen, "\n"))
 	if hits.Load() == 0 {

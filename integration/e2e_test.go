@@ -83,19 +83,7 @@ func issue(t *testing.T, ctx context.Context, c *acme.Client, h *challengetest.H
 func authorize(t *testing.T, ctx context.Context, c *acme.Client, o *acme.Order, typ string, answer func(*acme.Authorization, *acme.Challenge)) {
 	t.Helper()
 	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var chal *acme.Challenge
-		for _, ch := range z.Challenges {
-			if ch.Type == typ {
-				chal = ch
-			}
-		}
-		if chal == nil {
-			t.Fatalf("authorization for %s offers no %s", z.Identifier.Value, typ)
-		}
+		z, chal := challengeOf(t, ctx, c, u, typ)
 		answer(z, chal)
 		if _, err := c.Accept(ctx, chal); err != nil {
 			t.Fatalf("accept: %v", err)

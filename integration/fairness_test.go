@@ -123,10 +123,7 @@ func testFairness(t *testing.T, args ...string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
-	flood := &acme.Client{Key: newKey(t), DirectoryURL: s.dir, HTTPClient: s.httpClient()}
-	if _, err := flood.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
-		t.Fatal(err)
-	}
+	flood := newAccount(t, ctx, s)
 	var ids []acme.AuthzID
 	for i := range slow {
 		ids = append(ids, acme.AuthzID{Type: "dns", Value: fmt.Sprintf("slow%02d.fair.example", i)})
@@ -137,16 +134,9 @@ func testFairness(t *testing.T, args ...string) {
 	}
 	var chals []*acme.Challenge
 	for _, u := range o.AuthzURLs {
-		z, err := flood.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type == "http-01" {
-				drip.markSlow(ch.Token)
-				chals = append(chals, ch)
-			}
-		}
+		_, ch := challengeOf(t, ctx, flood, u, "http-01")
+		drip.markSlow(ch.Token)
+		chals = append(chals, ch)
 	}
 	// Every slow challenge is answered at once; each request returns
 	// within acmed's short wait for its job, so all 40 are queued after.
@@ -168,24 +158,12 @@ func testFairness(t *testing.T, args ...string) {
 		t.Fatal("no slow validation reached its target")
 	}
 
-	other := &acme.Client{Key: newKey(t), DirectoryURL: s.dir, HTTPClient: s.httpClient()}
-	if _, err := other.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
-		t.Fatal(err)
-	}
+	other := newAccount(t, ctx, s)
 	o2, err := other.AuthorizeOrder(ctx, []acme.AuthzID{{Type: "dns", Value: "other.fair.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, err := other.GetAuthorization(ctx, o2.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chal *acme.Challenge
-	for _, ch := range z.Challenges {
-		if ch.Type == "http-01" {
-			chal = ch
-		}
-	}
+	_, chal := challengeOf(t, ctx, other, o2.AuthzURLs[0], "http-01")
 	keyAuth, err := other.HTTP01ChallengeResponse(chal.Token)
 	if err != nil {
 		t.Fatal(err)
