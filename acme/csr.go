@@ -1,9 +1,6 @@
 package acme
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"net"
 	"slices"
@@ -12,21 +9,19 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// CheckCSR applies the finalize rules of RFC 8555 §7.4: the CSR is signed by
-// its key, asks for exactly the order's identifiers (a CN, if any, among
-// them), and uses a supported key that is not the account's.
+// CheckCSR applies the finalize rules of RFC 8555 §7.4 that hold under
+// every profile: the CSR is signed by its key, asks for exactly the order's
+// identifiers (a CN, if any, among them) and no email address, and its key
+// is not the account's. Key types and URI SANs are the profile's to judge.
 func CheckCSR(csr *x509.CertificateRequest, idents []Identifier, accountThumbprint string) *Problem {
 	if err := csr.CheckSignature(); err != nil {
 		return BadCSR("CSR signature is invalid: %v", err)
 	}
-	if p := checkCSRKey(csr); p != nil {
-		return p
-	}
 	if tp, err := Thumbprint(&jose.JSONWebKey{Key: csr.PublicKey}); err == nil && tp == accountThumbprint {
 		return BadCSR("CSR uses the account key; use a separate key for the certificate")
 	}
-	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
-		return BadCSR("CSR may name only DNS names and IP addresses")
+	if len(csr.EmailAddresses) > 0 {
+		return BadCSR("CSR names email addresses; acmed certifies DNS names and IP addresses")
 	}
 	want := map[string]bool{}
 	for _, id := range idents {
@@ -67,22 +62,6 @@ func CheckCSR(csr *x509.CertificateRequest, idents []Identifier, accountThumbpri
 		return BadCSR("CSR names identifiers not in the order: %s", strings.Join(extra, ", "))
 	case len(missing) > 0:
 		return BadCSR("CSR does not name the order's identifiers: %s", strings.Join(missing, ", "))
-	}
-	return nil
-}
-
-func checkCSRKey(csr *x509.CertificateRequest) *Problem {
-	switch k := csr.PublicKey.(type) {
-	case *rsa.PublicKey:
-		if n := k.N.BitLen(); n < 2048 || n > 8192 {
-			return BadCSR("RSA key of %d bits; use 2048 to 8192 bits", n)
-		}
-	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
-			return BadCSR("ECDSA curve %s is not supported; use P-256 or P-384", k.Curve.Params().Name)
-		}
-	default:
-		return BadCSR("key type %T is not supported; use RSA or ECDSA P-256/P-384", csr.PublicKey)
 	}
 	return nil
 }

@@ -66,6 +66,7 @@ var (
 	ErrDNS                     = &Problem{Type: errorNS + "dns"}
 	ErrIncorrectResponse       = &Problem{Type: errorNS + "incorrectResponse"}
 	ErrInvalidContact          = &Problem{Type: errorNS + "invalidContact"}
+	ErrInvalidProfile          = &Problem{Type: errorNS + "invalidProfile"}
 	ErrOrderNotReady           = &Problem{Type: errorNS + "orderNotReady"}
 	ErrRejectedIdentifier      = &Problem{Type: errorNS + "rejectedIdentifier"}
 	ErrServerInternal          = &Problem{Type: errorNS + "serverInternal"}
@@ -159,6 +160,12 @@ func Unauthorized(format string, args ...any) *Problem {
 }
 func UnsupportedContact(format string, args ...any) *Problem {
 	return newProblem("unsupportedContact", http.StatusBadRequest, format, args)
+}
+
+// InvalidProfile is draft-ietf-acme-profiles' error for a profile the
+// server does not offer or the account may not use.
+func InvalidProfile(format string, args ...any) *Problem {
+	return newProblem("invalidProfile", http.StatusBadRequest, format, args)
 }
 func UnsupportedIdentifier(format string, args ...any) *Problem {
 	return newProblem("unsupportedIdentifier", http.StatusBadRequest, format, args)

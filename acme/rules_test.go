@@ -12,7 +12,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -87,41 +86,6 @@ func TestCheckContacts(t *testing.T) {
 	}
 }
 
-func TestCertWindow(t *testing.T) {
-	week := 168 * time.Hour
-	tests := []struct {
-		name   string
-		nb, na time.Time
-		ok     bool
-		wantNB time.Time
-		wantNA time.Time
-	}{
-		{"defaults", time.Time{}, time.Time{}, true, t0.Add(-time.Minute), t0.Add(week)},
-		{"future notBefore", t0.Add(time.Hour), time.Time{}, true, t0.Add(time.Hour), t0.Add(time.Hour + week)},
-		{"explicit", t0, t0.Add(time.Hour), true, t0, t0.Add(time.Hour)},
-		{"only notAfter", time.Time{}, t0.Add(time.Hour), true, t0.Add(-time.Minute), t0.Add(time.Hour)},
-		{"too long", t0, t0.Add(week + time.Second), false, time.Time{}, time.Time{}},
-		{"past notBefore, full week", t0.Add(-30 * time.Minute), t0.Add(week), true, t0.Add(-30 * time.Minute), t0.Add(week)},
-		{"reversed", t0.Add(time.Hour), t0, false, time.Time{}, time.Time{}},
-		{"past notAfter", t0.Add(-50 * time.Minute), t0.Add(-time.Minute), false, time.Time{}, time.Time{}},
-		{"notBefore far past", t0.Add(-2 * time.Hour), t0.Add(time.Hour), false, time.Time{}, time.Time{}},
-		{"notBefore far future", t0.Add(2 * week), t0.Add(2*week + time.Hour), false, time.Time{}, time.Time{}},
-	}
-	for _, tt := range tests {
-		nb, na, p := CertWindow(t0, tt.nb, tt.na, week)
-		if tt.ok != (p == nil) {
-			t.Errorf("%s: problem %v", tt.name, p)
-			continue
-		}
-		if p != nil && !errors.Is(p, ErrMalformed) {
-			t.Errorf("%s: problem type %s", tt.name, p.Type)
-		}
-		if tt.ok && (!nb.Equal(tt.wantNB) || !na.Equal(tt.wantNA)) {
-			t.Errorf("%s: window %s..%s, want %s..%s", tt.name, nb, na, tt.wantNB, tt.wantNA)
-		}
-	}
-}
-
 func makeCSR(t *testing.T, key crypto.Signer, cn string, dns []string, ips []net.IP) *x509.CertificateRequest {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
@@ -138,8 +102,6 @@ func makeCSR(t *testing.T, key crypto.Signer, cn string, dns []string, ips []net
 
 func TestCheckCSR(t *testing.T) {
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
-	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
 	rsa2048, _ := rsa.GenerateKey(rand.Reader, 2048)
 	accountKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	accountTP, _ := Thumbprint(&jose.JSONWebKey{Key: accountKey.Public()})
@@ -157,8 +119,6 @@ func TestCheckCSR(t *testing.T) {
 		{"missing name", p256, "", []string{"a.example"}, false},
 		{"extra name", p256, "", []string{"a.example", "b.example", "c.example"}, false},
 		{"CN not in order", p256, "c.example", []string{"a.example", "b.example"}, false},
-		{"small RSA", rsa1024, "", []string{"a.example", "b.example"}, false},
-		{"P-224", p224, "", []string{"a.example", "b.example"}, false},
 		{"account key", accountKey, "", []string{"a.example", "b.example"}, false},
 	}
 	for _, tt := range tests {
@@ -166,14 +126,5 @@ func TestCheckCSR(t *testing.T) {
 		if tt.ok != (p == nil) || (p != nil && !errors.Is(p, ErrBadCSR)) {
 			t.Errorf("%s: CheckCSR = %v", tt.name, p)
 		}
-	}
-}
-
-// A validity as short as the minimum still yields a usable window: the
-// backdate does not eat into it.
-func TestCertWindowShortValidity(t *testing.T) {
-	nb, na, p := CertWindow(t0, time.Time{}, time.Time{}, time.Minute)
-	if p != nil || !na.Equal(t0.Add(time.Minute)) || !nb.Equal(t0.Add(-time.Minute)) {
-		t.Fatalf("CertWindow with 1m validity = %s..%s, %v", nb, na, p)
 	}
 }

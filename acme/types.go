@@ -76,6 +76,12 @@ type Order struct {
 	CreatedAt   time.Time
 	// Queued is when the issuance job was last queued, while processing.
 	Queued time.Time
+	// Profile is the certificate profile the order was created under.
+	Profile string
+	// SPIFFEID is the URI SAN of a SPIFFE profile's certificate, taken
+	// from the account's EAB key at finalize, so that issuance needs no
+	// key lookup.
+	SPIFFEID string
 }
 
 // Authorization is an ACME authorization (RFC 8555 §7.1.4) with its
@@ -115,6 +121,8 @@ type Certificate struct {
 	Revoked     bool
 	RevokedAt   time.Time
 	Reason      int
+	Profile     string
+	NotBefore   time.Time
 }
 
 // Challenge returns the challenge with the given ID, or nil.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -31,6 +32,12 @@ type Request struct {
 	// NotBefore and NotAfter are decided by the caller and used as given,
 	// truncated to whole seconds by the X.509 encoding.
 	NotBefore, NotAfter time.Time
+	// ExtKeyUsage nil means serverAuth and clientAuth.
+	ExtKeyUsage []x509.ExtKeyUsage
+	// KeyUsage 0 means by key type.
+	KeyUsage x509.KeyUsage
+	// URIs are URI SANs, such as a SPIFFE ID.
+	URIs []*url.URL
 }
 
 // Issued is a signed certificate with its chain.
@@ -89,17 +96,22 @@ func (l *Local) leafTemplate(req Request) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	eku := req.ExtKeyUsage
+	if eku == nil {
+		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
 	return &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: commonName(req)},
 		NotBefore:             req.NotBefore,
 		NotAfter:              req.NotAfter,
 		KeyUsage:              usage,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
 		IsCA:                  false,
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPAddresses,
+		URIs:                  req.URIs,
 		SubjectKeyId:          skid,
 		AuthorityKeyId:        l.intermediate.SubjectKeyId,
 	}, nil

@@ -64,18 +64,19 @@ func TestFinalizeCSRRules(t *testing.T) {
 	tests := []struct {
 		name string
 		csr  string
+		typ  string
 	}{
-		{"not base64url", "!!!"},
-		{"not DER", base64.RawURLEncoding.EncodeToString([]byte("garbage"))},
-		{"missing a name", csrDER(t, newKey(t), "", "a.example")},
-		{"extra name", csrDER(t, newKey(t), "", "a.example", "b.example", "c.example")},
-		{"CN not in order", csrDER(t, newKey(t), "c.example", "a.example", "b.example")},
-		{"account key", csrDER(t, c.key, "", "a.example", "b.example")},
-		{"RSA 1024", csrDER(t, rsa1024, "", "a.example", "b.example")},
+		{"not base64url", "!!!", "badCSR"},
+		{"not DER", base64.RawURLEncoding.EncodeToString([]byte("garbage")), "badCSR"},
+		{"missing a name", csrDER(t, newKey(t), "", "a.example"), "badCSR"},
+		{"extra name", csrDER(t, newKey(t), "", "a.example", "b.example", "c.example"), "badCSR"},
+		{"CN not in order", csrDER(t, newKey(t), "c.example", "a.example", "b.example"), "badCSR"},
+		{"account key", csrDER(t, c.key, "", "a.example", "b.example"), "badCSR"},
+		{"RSA 1024", csrDER(t, rsa1024, "", "a.example", "b.example"), "badPublicKey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			problemType(t, c.post(o.Finalize, map[string]string{"csr": tt.csr}, jwsOpts{}), 400, "badCSR")
+			problemType(t, c.post(o.Finalize, map[string]string{"csr": tt.csr}, jwsOpts{}), 400, tt.typ)
 		})
 	}
 	// The order is still ready after refused CSRs, and a good one is accepted once.

@@ -18,11 +18,12 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 			Identifiers []acme.Identifier `json:"identifiers"`
 			NotBefore   *time.Time        `json:"notBefore"`
 			NotAfter    *time.Time        `json:"notAfter"`
+			Profile     string            `json:"profile"`
 		}
 		if err := decode(req.payload, &p); err != nil {
 			return err
 		}
-		nr := authority.NewOrderRequest{Identifiers: p.Identifiers}
+		nr := authority.NewOrderRequest{Identifiers: p.Identifiers, Profile: p.Profile}
 		if p.NotBefore != nil {
 			nr.NotBefore = *p.NotBefore
 		}

@@ -229,6 +229,9 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 	if len(s.cfg.CAAIdentities) > 0 {
 		meta["caaIdentities"] = s.cfg.CAAIdentities
 	}
+	// draft-ietf-acme-profiles: name -> description, a plain string, which
+	// is all lego's directory type can read.
+	meta["profiles"] = s.cfg.Authority.Profiles()
 	s.writeJSON(w, http.StatusOK, map[string]any{
 		"newNonce":   s.baseURL + newNoncePath,
 		"newAccount": s.baseURL + newAccountPath,

@@ -27,6 +27,7 @@ type wireOrder struct {
 	Authorizations []string          `json:"authorizations"`
 	Finalize       string            `json:"finalize"`
 	Certificate    string            `json:"certificate,omitempty"`
+	Profile        string            `json:"profile,omitempty"`
 }
 
 type wireAuthz struct {
@@ -88,6 +89,7 @@ func (s *Server) wireOrder(o *authority.Order) wireOrder {
 		Status: o.Status, Expires: timestamp(o.Expires), Identifiers: o.Identifiers,
 		NotBefore: timestamp(o.NotBefore), NotAfter: timestamp(o.NotAfter), Error: o.Error,
 		Finalize: s.orderURL(o.ID) + "/finalize", Authorizations: make([]string, len(o.AuthzIDs)),
+		Profile: o.Profile,
 	}
 	for i, id := range o.AuthzIDs {
 		w.Authorizations[i] = s.authzURL(id)

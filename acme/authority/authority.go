@@ -18,6 +18,7 @@ import (
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/nonce"
 	"github.com/acmed/acmed/acme/policy"
+	"github.com/acmed/acmed/acme/profile"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/storage"
 )
@@ -58,7 +59,10 @@ type Config struct {
 	Rand      io.Reader        // nil: crypto/rand
 	Logger    *slog.Logger     // nil: slog.Default()
 
-	CertValidity       time.Duration // default 168h
+	CertValidity time.Duration // default 168h
+	// Profiles are the certificate profiles offered; nil: the built-ins
+	// (profile.Builtins) with CertValidity.
+	Profiles           *profile.Set
 	OrderLifetime      time.Duration // pending orders and authorizations; default 24h
 	ValidAuthzLifetime time.Duration // default 30 days
 	NonceLifetime      time.Duration // default 1h
@@ -117,6 +121,13 @@ func New(cfg Config) (*Authority, error) {
 		cfg.Logger = slog.Default()
 	}
 	setDefault(&cfg.CertValidity, 168*time.Hour)
+	if cfg.Profiles == nil {
+		set, err := profile.NewSet(cfg.CertValidity, nil, "")
+		if err != nil {
+			return nil, fmt.Errorf("authority: %w", err)
+		}
+		cfg.Profiles = set
+	}
 	setDefault(&cfg.OrderLifetime, 24*time.Hour)
 	setDefault(&cfg.ValidAuthzLifetime, 30*24*time.Hour)
 	setDefault(&cfg.NonceLifetime, time.Hour)
@@ -147,6 +158,10 @@ func setDefault(d *time.Duration, v time.Duration) {
 func (a *Authority) Run(ctx context.Context) error {
 	return a.cfg.Store.Consume(ctx, a.work)
 }
+
+// Profiles is the directory's meta.profiles: each profile with its
+// description.
+func (a *Authority) Profiles() map[string]string { return a.cfg.Profiles.Directory() }
 
 // Drain waits for the jobs started for requests, so that a shutdown
 // records their results rather than leave them to be reclaimed. Call it

@@ -11,6 +11,7 @@ import (
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/policy"
+	"github.com/acmed/acmed/acme/profile"
 	"github.com/acmed/acmed/storage"
 )
 
@@ -114,13 +115,22 @@ func (b boundKey) patterns() []policy.Patterns {
 	return []policy.Patterns{b.allow, b.preva}
 }
 
-// validity is the longest certificate validity the account may get: the
-// server's, or the key's --max-validity when that is shorter.
-func (b boundKey) validity(server time.Duration) time.Duration {
-	if b.key != nil && b.key.MaxValidity > 0 && b.key.MaxValidity < server {
-		return b.key.MaxValidity
+// profile picks the profile of a new order that asked for name ("": none)
+// within what the key allows.
+func (b boundKey) profile(set *profile.Set, name string) (*profile.Profile, *acme.Problem) {
+	if b.key == nil {
+		return set.Choose(name, nil, "")
 	}
-	return server
+	return set.Choose(name, b.key.Profiles, b.key.SPIFFEID)
+}
+
+// limit is the longest certificate lifetime the account may get under p:
+// p's, or the key's --max-validity when that is shorter.
+func (b boundKey) limit(p *profile.Profile) time.Duration {
+	if b.key == nil {
+		return p.MaxValidity
+	}
+	return p.Limit(b.key.MaxValidity)
 }
 
 // prevalidated reports whether the key vouches for id.

@@ -3,9 +3,10 @@ package authority
 import (
 	"context"
 	"crypto/x509"
-	"net"
+	"net/url"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/acme/profile"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/storage"
 )
@@ -33,6 +34,17 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 	if err := a.checkIdentifiers(ctx, "finalize", c.Account, stored.Identifiers, bound.patterns()...); err != nil {
 		return nil, err
 	}
+	prof := a.profileOf(stored)
+	if prof == nil {
+		return nil, acme.InvalidProfile("the order's profile %q is no longer offered; create a new order", stored.Profile)
+	}
+	spiffeID := ""
+	if prof.SPIFFE {
+		if bound.key == nil || bound.key.SPIFFEID == "" {
+			return nil, acme.InvalidProfile("profile %q issues SPIFFE IDs, and this account's external account binding key carries none", prof.Name)
+		}
+		spiffeID = bound.key.SPIFFEID
+	}
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, acme.BadCSR("cannot parse CSR: %v", err)
@@ -40,19 +52,26 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 	if p := acme.CheckCSR(csr, stored.Identifiers, c.Account.KeyThumbprint); p != nil {
 		return nil, p
 	}
-	validity := bound.validity(a.cfg.CertValidity)
-	_, notAfter, p := acme.CertWindow(now, stored.NotBefore, stored.NotAfter, validity)
+	if p := prof.CheckKey(csr.PublicKey); p != nil {
+		return nil, p
+	}
+	if p := prof.CheckURIs(csr.URIs, spiffeID); p != nil {
+		return nil, p
+	}
+	limit := bound.limit(prof)
+	_, notAfter, p := prof.Window(now, stored.NotBefore, stored.NotAfter, limit)
 	if p != nil {
 		return nil, p
 	}
 	var claim storage.Claim
 	o, err := a.cfg.Store.UpdateOrder(ctx, orderID, func(o *acme.Order) error {
-		if validity < a.cfg.CertValidity && o.NotAfter.IsZero() {
-			// The key's --max-validity is shorter than the server's: the
-			// window is fixed now, so that issuance, which knows nothing
-			// of keys, keeps to it.
+		if limit < prof.MaxValidity && o.NotAfter.IsZero() {
+			// The key's --max-validity is shorter than the profile's:
+			// the window is fixed now, so that issuance, which knows
+			// nothing of keys, keeps to it.
 			o.NotAfter = notAfter
 		}
+		o.SPIFFEID = spiffeID
 		return acme.BeginFinalize(o, authzs, csrDER, now)
 	}, storage.From(stored), storage.Queue(storage.Job{OrderID: orderID}, &claim))
 	if err != nil {
@@ -101,7 +120,7 @@ func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Orde
 	}
 	if cert != nil {
 		a.audit(ctx, "certificate.issue", "account", o.AccountID, "order", o.ID, "serial", cert.Serial,
-			"identifiers", cert.Identifiers, "not_after", cert.NotAfter)
+			"identifiers", cert.Identifiers, "profile", cert.Profile, "not_after", cert.NotAfter)
 	}
 	return out
 }
@@ -113,17 +132,27 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 	if err != nil {
 		return nil, acme.BadCSR("cannot parse CSR: %v", err)
 	}
-	notBefore, notAfter, p := acme.CertWindow(a.now(), o.NotBefore, o.NotAfter, a.cfg.CertValidity)
+	prof := a.profileOf(o)
+	if prof == nil {
+		return nil, acme.InvalidProfile("the order's profile %q is no longer offered", o.Profile)
+	}
+	notBefore, notAfter, p := prof.Window(a.now(), o.NotBefore, o.NotAfter, prof.MaxValidity)
 	if p != nil {
 		return nil, p
 	}
-	req := ca.Request{PublicKey: csr.PublicKey, CommonName: csr.Subject.CommonName, NotBefore: notBefore, NotAfter: notAfter}
-	for _, id := range o.Identifiers {
-		if id.Type == acme.IdentifierIP {
-			req.IPAddresses = append(req.IPAddresses, net.ParseIP(id.Value))
-		} else {
-			req.DNSNames = append(req.DNSNames, id.Value)
+	req := ca.Request{
+		PublicKey: csr.PublicKey, NotBefore: notBefore, NotAfter: notAfter,
+		CommonName:  prof.CommonNameFor(csr.Subject.CommonName, o.Identifiers),
+		ExtKeyUsage: prof.ExtKeyUsage, KeyUsage: prof.KeyUsage,
+	}
+	req.DNSNames, req.IPAddresses = profile.SANs(o.Identifiers)
+	if o.SPIFFEID != "" {
+		u, err := url.Parse(o.SPIFFEID)
+		if err != nil {
+			a.log.ErrorContext(ctx, "issuance failed: stored SPIFFE ID", "order", o.ID, "err", err)
+			return nil, acme.ServerInternal("issuance failed")
 		}
+		req.URIs = []*url.URL{u}
 	}
 	issued, err := a.cfg.Signer.Sign(ctx, req)
 	if err != nil {
@@ -133,7 +162,17 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 	return &acme.Certificate{
 		Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID, ChainPEM: issued.ChainPEM,
 		Identifiers: o.Identifiers, NotAfter: issued.Leaf.NotAfter,
+		NotBefore: issued.Leaf.NotBefore, Profile: prof.Name,
 	}, nil
+}
+
+// profileOf is the profile of an order, nil when it is no longer offered.
+// Orders from before profiles have none and were mtls certificates.
+func (a *Authority) profileOf(o *acme.Order) *profile.Profile {
+	if o.Profile == "" {
+		return a.cfg.Profiles.Get(profile.MTLS)
+	}
+	return a.cfg.Profiles.Get(o.Profile)
 }
 
 // Certificate returns the PEM chain of one of the account's certificates.

@@ -9,14 +9,17 @@ import (
 	"github.com/acmed/acmed/storage"
 )
 
-// maxIdentifiers bounds one order; larger SAN lists are refused up front.
-const maxIdentifiers = 100
+// maxIdentifiers bounds one order whatever its profile; larger SAN lists
+// are refused before any work. Profiles allow 100 by default.
+const maxIdentifiers = 1000
 
-// NewOrderRequest is the payload of newOrder (§7.4).
+// NewOrderRequest is the payload of newOrder (§7.4), with the profile of
+// draft-ietf-acme-profiles ("" for none).
 type NewOrderRequest struct {
 	Identifiers []acme.Identifier
 	NotBefore   time.Time
 	NotAfter    time.Time
+	Profile     string
 }
 
 // Order is an order as a client sees it: its derived status and its
@@ -36,9 +39,6 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 		return nil, acme.RejectedIdentifier("order has %d identifiers; at most %d are allowed", len(req.Identifiers), maxIdentifiers)
 	}
 	now := a.now()
-	if _, _, p := acme.CertWindow(now, req.NotBefore, req.NotAfter, a.cfg.CertValidity); p != nil {
-		return nil, p
-	}
 	var idents []acme.Identifier
 	var problems []*acme.Problem
 	seen := map[acme.Identifier]bool{}
@@ -60,19 +60,24 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 	if err != nil {
 		return nil, err
 	}
+	prof, p := bound.profile(a.cfg.Profiles, req.Profile)
+	if p != nil {
+		return nil, p
+	}
+	if p := prof.CheckIdentifiers(idents); p != nil {
+		return nil, p
+	}
+	if _, _, p := prof.Window(now, req.NotBefore, req.NotAfter, bound.limit(prof)); p != nil {
+		return nil, p
+	}
 	if err := a.checkIdentifiers(ctx, "new-order", acct, idents, bound.patterns()...); err != nil {
 		return nil, err
-	}
-	if v := bound.validity(a.cfg.CertValidity); v < a.cfg.CertValidity {
-		if _, _, p := acme.CertWindow(now, req.NotBefore, req.NotAfter, v); p != nil {
-			return nil, p // a notAfter past the key's --max-validity
-		}
 	}
 
 	expires := now.Add(a.cfg.OrderLifetime)
 	o := &acme.Order{
 		AccountID: acct.ID, Status: acme.StatusPending, Identifiers: idents,
-		Expires: expires, NotBefore: req.NotBefore, NotAfter: req.NotAfter, CreatedAt: now,
+		Expires: expires, NotBefore: req.NotBefore, NotAfter: req.NotAfter, CreatedAt: now, Profile: prof.Name,
 	}
 	if o.ID, err = a.accountScopedID(acct); err != nil {
 		return nil, err

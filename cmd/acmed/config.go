@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,11 @@ type config struct {
 	DenyIdentifiers  stringList
 
 	RateLimits rateLimits // limits.go
+
+	// DefaultProfile is --default-profile; Profiles the config file's
+	// profiles: section (profiles.go).
+	DefaultProfile string
+	Profiles       []namedSpec
 }
 
 // stringList is a repeatable flag; one value may also list several,
@@ -111,7 +117,8 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.Var(&c.AllowIdentifiers, "allow-identifier",
 		"identifier pattern every order's identifiers must match (name, *.zone, **.zone with wildcards, IP, CIDR); repeatable; none: all not denied")
 	fs.Var(&c.DenyIdentifiers, "deny-identifier", "identifier pattern no order may touch, whatever is allowed; repeatable")
-	fs.DurationVar(&c.CertValidity, "cert-validity", 168*time.Hour, "lifetime of issued certificates")
+	fs.DurationVar(&c.CertValidity, "cert-validity", 168*time.Hour, "lifetime of mtls and server certificates, from issuance (notBefore is a minute earlier)")
+	fs.StringVar(&c.DefaultProfile, "default-profile", "mtls", "certificate profile of orders that name none (built in: mtls, server, shortlived; more in the config file's profiles: section)")
 	fs.StringVar(&c.Website, "website", "", "URL shown as meta.website in the directory")
 	fs.StringVar(&c.TermsOfService, "terms-of-service", "", "URL of terms new accounts must agree to")
 	fs.StringVar(&c.EAB, "eab", "optional", "external account binding (RFC 8555 §7.3.4): optional (a binding sent is verified), required (every new account needs one), off (bindings ignored)")
@@ -161,9 +168,11 @@ func loadConfig(name string, args []string, getenv func(string) string) (config,
 		}
 	}
 	if path := fs.Lookup("config").Value.String(); path != "" {
-		if err := applyFile(fs, path, set); err != nil {
+		profiles, err := applyFile(fs, path, set)
+		if err != nil {
 			return c, err
 		}
+		c.Profiles = profiles
 	}
 	return c, c.check()
 }
@@ -174,14 +183,34 @@ func flagNames(fs *flag.FlagSet) []string {
 	return names
 }
 
-func applyFile(fs *flag.FlagSet, path string, set map[string]bool) error {
+// applyFile sets the flags the file names and the command line and
+// environment did not, and returns its profiles: section.
+func applyFile(fs *flag.FlagSet, path string, set map[string]bool) ([]namedSpec, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config file: %w", err)
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("config file %s: %v", path, err)
+	}
+	var profiles []namedSpec
+	if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		top := doc.Content[0]
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			if top.Content[i].Value != "profiles" {
+				continue
+			}
+			if profiles, err = decodeProfiles(path, top.Content[i+1]); err != nil {
+				return nil, err
+			}
+			top.Content = slices.Delete(top.Content, i, i+2)
+			break
+		}
 	}
 	var values map[string]any
-	if err := yaml.Unmarshal(raw, &values); err != nil {
-		return fmt.Errorf("config file %s: %v", path, err)
+	if err := doc.Decode(&values); err != nil {
+		return nil, fmt.Errorf("config file %s: %v", path, err)
 	}
 	keys := make([]string, 0, len(values))
 	for k := range values {
@@ -190,7 +219,7 @@ func applyFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if k == "config" || fs.Lookup(k) == nil {
-			return fmt.Errorf("config file %s: unknown key %q", path, k)
+			return nil, fmt.Errorf("config file %s: unknown key %q", path, k)
 		}
 		if set[k] {
 			continue
@@ -201,11 +230,11 @@ func applyFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 		}
 		for _, item := range items {
 			if err := fs.Set(k, fmt.Sprint(item)); err != nil {
-				return fmt.Errorf("config file %s: key %q: %v", path, k, err)
+				return nil, fmt.Errorf("config file %s: key %q: %v", path, k, err)
 			}
 		}
 	}
-	return nil
+	return profiles, nil
 }
 
 func (c config) check() error {
@@ -242,6 +271,9 @@ func (c config) check() error {
 		return err
 	}
 	if _, err := c.identifierPolicy(); err != nil {
+		return err
+	}
+	if _, err := c.profileSet(); err != nil {
 		return err
 	}
 	for _, r := range c.Resolvers {

@@ -83,6 +83,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	allowed, _ := c.allowedNetworks()
 	identifiers, _ := c.identifierPolicy()
 	eabMode, _ := authority.ParseEABMode(c.EAB)
+	profiles, _ := c.profileSet()
 	redirects := c.ValidationMaxRedirects
 	if redirects == 0 {
 		redirects = -1 // the validator reads 0 as its default
@@ -99,6 +100,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}),
 		Logger:            log,
 		CertValidity:      c.CertValidity,
+		Profiles:          profiles,
 		TermsOfService:    c.TermsOfService,
 		DisableAuthzReuse: !c.AuthzReuse,
 		IdentifierPolicy:  identifiers,

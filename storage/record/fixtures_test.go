@@ -47,6 +47,8 @@ func fullOrder() *acme.Order {
 		CertSerial: "7f0123456789abcdef",
 		CreatedAt:  t0,
 		Queued:     t0.Add(time.Second + 5),
+		Profile:    "spiffe",
+		SPIFFEID:   "spiffe://example.com/ns/payments/sa/api",
 	}
 }
 
@@ -124,6 +126,8 @@ func fullCertificate() *acme.Certificate {
 		Revoked:     true,
 		RevokedAt:   t0.Add(time.Hour),
 		Reason:      4,
+		Profile:     "shortlived",
+		NotBefore:   t0,
 	}
 }
 

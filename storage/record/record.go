@@ -31,8 +31,10 @@
 // Problems are rare (failures only) and nest, so they stay JSON. Adding,
 // removing or reordering a field needs a new version byte, and the reader
 // for the older versions kept so stored records still decode: version 2
-// added the challenges' validation records to authorizations, which are
-// written as version 2 while the other records stay version 1.
+// added the challenges' validation records to authorizations and the EAB
+// key ID to accounts; version 3 the profile (and SPIFFE ID) to orders and
+// the profile and notBefore to certificates. Each type is written in its
+// newest version.
 //
 // The encoding is deterministic, which the Redis store relies on to tell
 // whether a copy a caller holds is still what is stored by comparing
@@ -47,6 +49,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/acmed/acmed/acme"
 )
@@ -56,6 +59,9 @@ import (
 const (
 	version        = 1
 	versionRecords = 2
+	// versionProfiles is that of an order with its Profile and SPIFFEID,
+	// and of a certificate with its Profile and NotBefore.
+	versionProfiles = 3
 )
 
 // Marshal encodes v: the binary form for *acme.Account, *acme.Order,
@@ -93,13 +99,13 @@ func Marshal(v any) ([]byte, error) {
 func Unmarshal(raw []byte, v any) error {
 	switch v := v.(type) {
 	case *acme.Account:
-		return decode(raw, v, readAccount, versionRecords)
+		return decode(raw, v, readAccount, version, versionRecords)
 	case *acme.Order:
-		return decode(raw, v, readOrder, version)
+		return decode(raw, v, readOrder, version, versionProfiles)
 	case *acme.Authorization:
-		return decode(raw, v, readAuthorization, versionRecords)
+		return decode(raw, v, readAuthorization, version, versionRecords)
 	case *acme.Certificate:
-		return decode(raw, v, readCertificate, version)
+		return decode(raw, v, readCertificate, version, versionProfiles)
 	}
 	return json.Unmarshal(raw, v)
 }
@@ -117,16 +123,26 @@ func Legacy(raw []byte) bool {
 // record (or one of an older version) v's re-encoding, so an update that changes nothing writes
 // nothing whichever form the record was stored in.
 func Baseline(raw []byte, v any) ([]byte, error) {
-	_, authz := v.(*acme.Authorization)
-	_, acct := v.(*acme.Account)
-	if !Legacy(raw) && !((authz || acct) && raw[0] == version) {
+	if !Legacy(raw) && raw[0] == newest(v) {
 		return raw, nil
 	}
-	return Marshal(v) // a JSON record, or an authorization or account of version 1
+	return Marshal(v) // a JSON record, or one of an older version
 }
 
-// decode reads raw, of any binary version up to newest, with read.
-func decode[T any](raw []byte, v *T, read func(*reader) T, newest byte) error {
+// newest is the version Marshal writes v's type in.
+func newest(v any) byte {
+	switch v.(type) {
+	case *acme.Account, *acme.Authorization:
+		return versionRecords
+	case *acme.Order, *acme.Certificate:
+		return versionProfiles
+	}
+	return version
+}
+
+// decode reads raw, of one of the binary versions its type was written in,
+// with read.
+func decode[T any](raw []byte, v *T, read func(*reader) T, versions ...byte) error {
 	if v == nil {
 		return errNil(v)
 	}
@@ -140,7 +156,7 @@ func decode[T any](raw []byte, v *T, read func(*reader) T, newest byte) error {
 		}
 		*v = legacy
 		return nil
-	case raw[0] < version || raw[0] > newest:
+	case !slices.Contains(versions, raw[0]):
 		return fmt.Errorf("record: decode %s: unknown format version %d", typeName(v), raw[0])
 	}
 	r := &reader{buf: raw[1:], src: string(raw[1:]), version: raw[0]}

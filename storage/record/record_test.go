@@ -40,6 +40,8 @@ func TestRoundTrip(t *testing.T) {
 				want = 2 // its challenges carry validation records
 			case *acme.Account:
 				want = 2 // it carries its EAB key
+			case *acme.Order, *acme.Certificate:
+				want = 3 // they carry their profile
 			}
 			if raw[0] != want {
 				t.Fatalf("first byte %#x, want the version %d", raw[0], want)
@@ -218,5 +220,34 @@ func TestAccountVersion1(t *testing.T) {
 	}
 	if !bytes.Equal(base, v2) {
 		t.Fatalf("Baseline of a version 1 account is not its version 2 encoding: %x", base)
+	}
+}
+
+// TestVersion1OrderAndCertificate decodes an order and a certificate an
+// acmed before profiles wrote (version 1), and an update compares with
+// their re-encoding as version 3.
+func TestVersion1OrderAndCertificate(t *testing.T) {
+	order := fullOrder()
+	order.Profile, order.SPIFFEID = "", ""
+	cert := fullCertificate()
+	cert.Profile, cert.NotBefore = "", time.Time{}
+	for _, tc := range []struct {
+		v     any
+		strip int // bytes version 3 added: two empty strings, one zero time
+	}{{order, 2}, {cert, 2}} {
+		v3 := mustMarshal(t, tc.v)
+		v1 := append([]byte{1}, v3[1:len(v3)-tc.strip]...)
+		got := fresh(tc.v)
+		mustUnmarshal(t, v1, got)
+		if !reflect.DeepEqual(got, tc.v) {
+			t.Fatalf("version 1 decoded to\n %+v\nwant %+v", got, tc.v)
+		}
+		base, err := record.Baseline(v1, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(base, v3) {
+			t.Fatalf("Baseline of a version 1 %T is not its version 3 encoding: %x", tc.v, base)
+		}
 	}
 }

@@ -44,7 +44,7 @@ func accountSize(a *acme.Account) int {
 }
 
 func appendOrder(b []byte, o *acme.Order) ([]byte, error) {
-	b = append(b, version)
+	b = append(b, versionProfiles)
 	b = appendString(b, o.ID)
 	b = appendString(b, o.AccountID)
 	b = appendString(b, string(o.Status))
@@ -60,7 +60,9 @@ func appendOrder(b []byte, o *acme.Order) ([]byte, error) {
 	b = appendBytes(b, o.CSR)
 	b = appendString(b, o.CertSerial)
 	b = appendTime(b, o.CreatedAt)
-	return appendTime(b, o.Queued), nil
+	b = appendTime(b, o.Queued)
+	b = appendString(b, o.Profile)
+	return appendString(b, o.SPIFFEID), nil
 }
 
 func readOrder(r *reader) acme.Order {
@@ -78,13 +80,18 @@ func readOrder(r *reader) acme.Order {
 	o.CertSerial = r.str("CertSerial")
 	o.CreatedAt = r.time("CreatedAt")
 	o.Queued = r.time("Queued")
+	if r.version >= versionProfiles {
+		o.Profile = r.str("Profile")
+		o.SPIFFEID = r.str("SPIFFEID")
+	}
 	return o
 }
 
 func orderSize(o *acme.Order) int {
 	return 1 + 5*lenRoom + len(o.ID) + len(o.AccountID) + len(o.Status) +
 		identifiersSize(o.Identifiers) + stringsSize(o.AuthzIDs) + 5*timeRoom +
-		problemSize(o.Error) + len(o.CSR) + len(o.CertSerial)
+		problemSize(o.Error) + len(o.CSR) + len(o.CertSerial) +
+		2*lenRoom + len(o.Profile) + len(o.SPIFFEID)
 }
 
 func appendAuthorization(b []byte, a *acme.Authorization) ([]byte, error) {
@@ -204,7 +211,7 @@ func readChallenge(r *reader) acme.Challenge {
 }
 
 func appendCertificate(b []byte, c *acme.Certificate) []byte {
-	b = append(b, version)
+	b = append(b, versionProfiles)
 	b = appendString(b, c.Serial)
 	b = appendString(b, c.AccountID)
 	b = appendString(b, c.OrderID)
@@ -213,7 +220,9 @@ func appendCertificate(b []byte, c *acme.Certificate) []byte {
 	b = appendTime(b, c.NotAfter)
 	b = appendBool(b, c.Revoked)
 	b = appendTime(b, c.RevokedAt)
-	return appendInt(b, c.Reason)
+	b = appendInt(b, c.Reason)
+	b = appendString(b, c.Profile)
+	return appendTime(b, c.NotBefore)
 }
 
 func readCertificate(r *reader) acme.Certificate {
@@ -227,11 +236,15 @@ func readCertificate(r *reader) acme.Certificate {
 	c.Revoked = r.bool("Revoked")
 	c.RevokedAt = r.time("RevokedAt")
 	c.Reason = r.int("Reason")
+	if r.version >= versionProfiles {
+		c.Profile = r.str("Profile")
+		c.NotBefore = r.time("NotBefore")
+	}
 	return c
 }
 
 func certificateSize(c *acme.Certificate) int {
 	return 1 + 4*lenRoom + len(c.Serial) + len(c.AccountID) + len(c.OrderID) +
-		len(c.ChainPEM) + identifiersSize(c.Identifiers) + 2*timeRoom + 1 +
-		binary.MaxVarintLen64
+		len(c.ChainPEM) + identifiersSize(c.Identifiers) + 3*timeRoom + 1 +
+		binary.MaxVarintLen64 + lenRoom + len(c.Profile)
 }
