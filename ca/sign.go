@@ -32,11 +32,17 @@ type Request struct {
 	// NotBefore and NotAfter are decided by the caller and used as given,
 	// truncated to whole seconds by the X.509 encoding.
 	NotBefore, NotAfter time.Time
-	// ExtKeyUsage nil means serverAuth and clientAuth.
+	// ExtKeyUsage is the profile's extended key usages. Nil or empty means
+	// serverAuth and clientAuth, what every leaf had before profiles: a
+	// leaf with no EKU extension would be good for any purpose, which no
+	// profile means to ask for.
 	ExtKeyUsage []x509.ExtKeyUsage
-	// KeyUsage 0 means by key type.
+	// KeyUsage is the profile's key usages; 0 means chosen by key type.
+	// Either way the bits are fitted to the key (see leafKeyUsage), and
+	// keyCertSign or cRLSign is an error: a leaf never signs.
 	KeyUsage x509.KeyUsage
-	// URIs are URI SANs, such as a SPIFFE ID.
+	// URIs are URI SANs (the SPIFFE ID of an X509-SVID); each must be
+	// absolute (RFC 5280 §4.2.1.6).
 	URIs []*url.URL
 }
 
@@ -73,12 +79,21 @@ func (l *Local) Sign(ctx context.Context, req Request) (*Issued, error) {
 }
 
 func (l *Local) leafTemplate(req Request) (*x509.Certificate, error) {
-	usage, err := leafKeyUsage(req.PublicKey)
+	usage, err := leafKeyUsage(req.PublicKey, req.KeyUsage)
 	if err != nil {
 		return nil, err
 	}
 	if len(req.DNSNames) == 0 && len(req.IPAddresses) == 0 {
 		return nil, errors.New("ca: request names no DNS names or IP addresses")
+	}
+	for i, u := range req.URIs {
+		if u == nil || u.Scheme == "" || u.Opaque == "" && u.Host == "" && u.Path == "" {
+			return nil, fmt.Errorf("ca: URI SAN %d (%v) lacks a scheme or what follows it", i, u)
+		}
+	}
+	eku := req.ExtKeyUsage
+	if len(eku) == 0 {
+		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	}
 	switch {
 	case req.NotBefore.IsZero() || req.NotAfter.IsZero():
@@ -95,10 +110,6 @@ func (l *Local) leafTemplate(req Request) (*x509.Certificate, error) {
 	skid, err := subjectKeyID(req.PublicKey)
 	if err != nil {
 		return nil, err
-	}
-	eku := req.ExtKeyUsage
-	if eku == nil {
-		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	}
 	return &x509.Certificate{
 		SerialNumber:          serial,

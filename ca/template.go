@@ -77,13 +77,39 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	return sum[:20], nil
 }
 
-// leafKeyUsage is DigitalSignature for every key; RSA keys also get
-// KeyEncipherment because TLS 1.2 RSA key exchange encrypts to them.
-func leafKeyUsage(pub crypto.PublicKey) (x509.KeyUsage, error) {
+const (
+	// caOnlyUsages are for certificates that sign certificates or CRLs.
+	caOnlyUsages = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	// leafUsages are the bits a profile may ask for; the others
+	// (contentCommitment, dataEncipherment, encipherOnly, decipherOnly)
+	// have no use in TLS or SPIFFE, so asking for one is a caller's bug.
+	leafUsages = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageKeyAgreement
+)
+
+// leafKeyUsage fits the asked-for key usages to the key. digitalSignature
+// is always set: every TLS 1.3 handshake and every X509-SVID needs it.
+// keyEncipherment is kept only for RSA, whose TLS 1.2 key exchange
+// encrypts to the key (RFC 8813 forbids it for ECDSA keys), and
+// keyAgreement only for ECDSA (static ECDH); Ed25519 keys only sign
+// (RFC 8410 §5). With none asked for, RSA keys get keyEncipherment as
+// before profiles. Filtering rather than refusing lets one profile serve
+// every key type it allows.
+func leafKeyUsage(pub crypto.PublicKey, want x509.KeyUsage) (x509.KeyUsage, error) {
+	if want&caOnlyUsages != 0 {
+		return 0, fmt.Errorf("ca: key usage %#x asks for keyCertSign or cRLSign, which a leaf never has", want)
+	}
+	if extra := want &^ leafUsages; extra != 0 {
+		return 0, fmt.Errorf("ca: key usage %#x is not one acmed issues (want digitalSignature, keyEncipherment, keyAgreement)", extra)
+	}
 	switch pub.(type) {
 	case *rsa.PublicKey:
-		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, nil
-	case *ecdsa.PublicKey, ed25519.PublicKey:
+		if want == 0 {
+			want = x509.KeyUsageKeyEncipherment
+		}
+		return x509.KeyUsageDigitalSignature | want&x509.KeyUsageKeyEncipherment, nil
+	case *ecdsa.PublicKey:
+		return x509.KeyUsageDigitalSignature | want&x509.KeyUsageKeyAgreement, nil
+	case ed25519.PublicKey:
 		return x509.KeyUsageDigitalSignature, nil
 	case nil:
 		return 0, errors.New("ca: request has no public key")

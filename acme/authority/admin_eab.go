@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"time"
 
 	"github.com/acmed/acmed/acme"
@@ -49,9 +48,8 @@ func (s EABKeySpec) check() error {
 		return bad("expires %s: must be positive", s.Expires)
 	}
 	if s.SPIFFEID != "" {
-		u, err := url.Parse(s.SPIFFEID)
-		if err != nil || u.Scheme != "spiffe" || u.Host == "" {
-			return bad("spiffe_id %q: want spiffe://TRUST-DOMAIN/PATH", s.SPIFFEID)
+		if _, err := acme.ParseSPIFFEID(s.SPIFFEID); err != nil {
+			return bad("spiffe_id %q: %v", s.SPIFFEID, err)
 		}
 	}
 	for _, p := range s.Profiles {

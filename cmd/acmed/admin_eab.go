@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/admin"
 	"github.com/acmed/acmed/acme/policy"
 )
@@ -64,6 +65,13 @@ func bindEABCreate(fs *flag.FlagSet) adminRun {
 		}
 		if *maxValidity < 0 || *expires < 0 {
 			return nil, nil, fmt.Errorf("admin eab create: --max-validity and --expires must be positive")
+		}
+		// The server checks it too; checking here tells the operator which
+		// flag is wrong and why, in the words of the SPIFFE grammar.
+		if *spiffeID != "" {
+			if _, err := acme.ParseSPIFFEID(*spiffeID); err != nil {
+				return nil, nil, fmt.Errorf("admin eab create: --spiffe-id %q: %v", *spiffeID, err)
+			}
 		}
 		q := url.Values{"name": {*name}, "allow": allow, "prevalidated": preva, "profile": profiles}
 		if *maxValidity > 0 {
