@@ -20,15 +20,20 @@ type EABKey struct {
 	// Prevalidated matches needs no challenge.
 	Allow        []string
 	Prevalidated []string
-	Profiles     []string      // stored; enforced by certificate profiles
-	MaxValidity  time.Duration // 0: the server's validity
-	SPIFFEID     string        // stored only
-	Expires      time.Time     // zero: never; after it no new account binds to the key
-	SingleUse    bool          // one account at most
-	Revoked      bool
-	RevokedAt    time.Time
-	CreatedAt    time.Time
-	Accounts     []string // the accounts bound to the key, oldest first
+	// Profiles are the certificate profiles the key's accounts may use
+	// (none: any); the first is their default unless the server's is
+	// among them.
+	Profiles    []string
+	MaxValidity time.Duration // 0: the profile's maximum
+	// SPIFFEID is the URI SAN of the X509-SVIDs the key's accounts get
+	// under a SPIFFE profile, which needs one.
+	SPIFFEID  string
+	Expires   time.Time // zero: never; after it no new account binds to the key
+	SingleUse bool      // one account at most
+	Revoked   bool
+	RevokedAt time.Time
+	CreatedAt time.Time
+	Accounts  []string // the accounts bound to the key, oldest first
 }
 
 // Bindable reports why no new account may bind to k at now, or nil.

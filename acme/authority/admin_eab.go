@@ -9,6 +9,7 @@ import (
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/policy"
+	"github.com/acmed/acmed/acme/profile"
 )
 
 // EABKeySpec is what an operator asks for in `acmed admin eab create`.
@@ -28,7 +29,7 @@ type EABKeySpec struct {
 // the hash; go-jose, which lego uses, enforces it).
 const eabSecretBytes = 64
 
-func (s EABKeySpec) check() error {
+func (s EABKeySpec) check(profiles *profile.Set) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
 	}
@@ -52,9 +53,15 @@ func (s EABKeySpec) check() error {
 			return bad("spiffe_id %q: %v", s.SPIFFEID, err)
 		}
 	}
-	for _, p := range s.Profiles {
-		if p == "" {
-			return bad("profile: empty name")
+	for _, name := range s.Profiles {
+		// A key naming a profile the server lacks would make its
+		// accounts' orders fail later, far from the mistake.
+		p := profiles.Get(name)
+		switch {
+		case p == nil:
+			return bad("profile %q: no such profile (the directory's meta.profiles lists them)", name)
+		case p.SPIFFE && s.SPIFFEID == "":
+			return bad("profile %q issues SPIFFE IDs: give the key a spiffe_id", name)
 		}
 	}
 	return nil
@@ -63,7 +70,7 @@ func (s EABKeySpec) check() error {
 // AdminCreateEABKey makes a key with a random kid and MAC key. The MAC key
 // is in the result, and never shown again by the admin API.
 func (a *Authority) AdminCreateEABKey(ctx context.Context, by Operator, s EABKeySpec) (*acme.EABKey, error) {
-	if err := s.check(); err != nil {
+	if err := s.check(a.cfg.Profiles); err != nil {
 		a.audit(ctx, "admin.eab.create", "caller", string(by), "name", s.Name, "err", err)
 		return nil, err
 	}
