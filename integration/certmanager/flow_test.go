@@ -133,11 +133,13 @@ func newIssuer(ctx context.Context, t *testing.T) *issuer {
 
 // createOrder is createOrder in acmeorders/sync.go: AuthorizeOrder, which
 // fails unless acmed answers exactly 201, and the order's URL taken from
-// its Location header.
-func (is *issuer) createOrder(ctx context.Context, t *testing.T, crt *cmapi.Certificate) *acmeapi.Order {
+// its Location header. opts are the options the controller builds from the
+// Order's spec (WithOrderProfile from the Issuer's spec.acme.profile,
+// WithOrderNotAfter from the Certificate's duration).
+func (is *issuer) createOrder(ctx context.Context, t *testing.T, crt *cmapi.Certificate, opts ...acmeapi.OrderOption) *acmeapi.Order {
 	t.Helper()
 	ids := identifiers(crt)
-	o, err := is.cl.AuthorizeOrder(ctx, ids)
+	o, err := is.cl.AuthorizeOrder(ctx, ids, opts...)
 	if err != nil {
 		t.Fatalf("AuthorizeOrder(%v): %v\nexchanges:\n%s", ids, err, dump(is.rec.exchanges()))
 	}

@@ -19,6 +19,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,8 +98,8 @@ type env struct {
 }
 
 // newEnv starts the challengetest DNS (A 127.0.0.1 for every name) and
-// http-01 responder, a Redis, and acmed using all three.
-func newEnv(t *testing.T) *env {
+// http-01 responder, a Redis, and acmed using all three, with extra flags.
+func newEnv(t *testing.T, acmedArgs ...string) *env {
 	t.Helper()
 	r := redistest.Start(t)
 	e := &env{}
@@ -108,11 +109,12 @@ func newEnv(t *testing.T) *env {
 	if out, err := exec.Command(acmedBinary, "init", "--data", data).CombinedOutput(); err != nil {
 		t.Fatalf("acmed init: %v: %s", err, out)
 	}
-	e.acmed = startAcmed(t, data,
+	e.acmed = startAcmed(t, data, append([]string{
 		"--listen", "127.0.0.1:0",
 		"--store", r.URL,
 		"--resolver", e.dns.Addr,
-		"--http01-port", strconv.Itoa(e.http01.Port))
+		"--http01-port", strconv.Itoa(e.http01.Port),
+	}, acmedArgs...)...)
 	return e
 }
 
@@ -289,6 +291,27 @@ type exchange struct {
 	Nonce    string // Replay-Nonce
 	Location string
 	Link     []string
+	Body     []byte // a JSON (not problem) answer's body, e.g. an order
+	Request  []byte // a POST's JWS payload, decoded
+}
+
+// jwsPayload decodes the payload of a POST's flattened JWS, leaving the
+// request's body as it was.
+func jwsPayload(req *http.Request) ([]byte, error) {
+	if req.Method != http.MethodPost || req.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	var jws struct{ Payload string }
+	if err := json.Unmarshal(body, &jws); err != nil {
+		return nil, fmt.Errorf("POST %s: body is not a JWS: %w", req.URL, err)
+	}
+	return base64.RawURLEncoding.DecodeString(jws.Payload)
 }
 
 func (e exchange) String() string {
@@ -311,6 +334,10 @@ type recorder struct {
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	payload, err := jwsPayload(req)
+	if err != nil {
+		return nil, err
+	}
 	res, err := r.next.RoundTrip(req)
 	if err != nil {
 		return res, err
@@ -318,8 +345,16 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	e := exchange{
 		Method: req.Method, URL: req.URL.String(), Status: res.StatusCode,
 		Nonce: res.Header.Get("Replay-Nonce"), Location: res.Header.Get("Location"), Link: res.Header.Values("Link"),
+		Request: payload,
 	}
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json") {
+	switch ct := res.Header.Get("Content-Type"); {
+	case strings.HasPrefix(ct, "application/json"):
+		// Kept for what the client's types drop (its Order has no profile).
+		body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		res.Body.Close()
+		e.Body = body
+		res.Body = io.NopCloser(bytes.NewReader(body))
+	case strings.HasPrefix(ct, "application/problem+json"):
 		body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 		res.Body.Close()
 		var p struct{ Type, Detail string }
