@@ -67,6 +67,18 @@ func (s EABKeySpec) check(profiles *profile.Set) error {
 	return nil
 }
 
+// newKID returns a random kid that does not start with '-': operators pass
+// kids as command-line arguments (acmed admin eab show KID, lego --kid
+// KID), where a leading '-' reads as a flag. One in 64 draws does.
+func (a *Authority) newKID() (string, error) {
+	for {
+		kid, err := a.randomID(16)
+		if err != nil || kid[0] != '-' {
+			return kid, err
+		}
+	}
+}
+
 // AdminCreateEABKey makes a key with a random kid and MAC key. The MAC key
 // is in the result, and never shown again by the admin API.
 func (a *Authority) AdminCreateEABKey(ctx context.Context, by Operator, s EABKeySpec) (*acme.EABKey, error) {
@@ -74,7 +86,7 @@ func (a *Authority) AdminCreateEABKey(ctx context.Context, by Operator, s EABKey
 		a.audit(ctx, "admin.eab.create", "caller", string(by), "name", s.Name, "err", err)
 		return nil, err
 	}
-	kid, err := a.randomID(16)
+	kid, err := a.newKID()
 	if err != nil {
 		return nil, err
 	}
