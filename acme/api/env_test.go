@@ -287,6 +287,7 @@ type order struct {
 	Certificate    string            `json:"certificate"`
 	Error          *acme.Problem     `json:"error"`
 	Identifiers    []acme.Identifier `json:"identifiers"`
+	Profile        string            `json:"profile"`
 	url            string
 }
 
