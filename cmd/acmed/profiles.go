@@ -41,10 +41,12 @@ func profileKeys() []string {
 		"common_name", "spiffe"}
 }
 
-// namedSpec keeps the file's order, so that errors come in it.
+// namedSpec keeps the file's order, so that errors come in it, and the
+// file's path, so that they name it.
 type namedSpec struct {
 	name string
 	spec profileSpec
+	path string
 }
 
 // decodeProfiles reads the profiles: section, a mapping of names to
@@ -70,7 +72,7 @@ func decodeProfiles(path string, n *yaml.Node) ([]namedSpec, error) {
 			msg := strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")), " ")
 			return nil, fmt.Errorf("config file %s: profile %q: %s", path, name, msg)
 		}
-		specs = append(specs, namedSpec{name, s})
+		specs = append(specs, namedSpec{name, s, path})
 	}
 	return specs, nil
 }
@@ -89,11 +91,11 @@ func (c config) profileSet() (*profile.Set, error) {
 		}
 		p, err := ns.spec.apply(base)
 		if err != nil {
-			return nil, fmt.Errorf("config file: profile %q: %v", ns.name, err)
+			return nil, fmt.Errorf("config file %s: profile %q: %v", ns.path, ns.name, err)
 		}
 		p.Name = ns.name
 		if err := p.Check(); err != nil {
-			return nil, fmt.Errorf("config file: %w", err)
+			return nil, fmt.Errorf("config file %s: %w", ns.path, err)
 		}
 		configured = append(configured, p)
 	}

@@ -105,10 +105,13 @@ func TestConfigProfileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"--config", writeConfig(t, tt.body)}, tt.args...)
-			_, err := loadConfig("serve", args, env(nil))
+			file := writeConfig(t, tt.body)
+			_, err := loadConfig("serve", append([]string{"--config", file}, tt.args...), env(nil))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("loadConfig = %v, want one line containing %q", err, tt.want)
+			}
+			if tt.body != "" && !strings.Contains(err.Error(), "config file "+file) {
+				t.Fatalf("loadConfig = %v, want it to name the file %s", err, file)
 			}
 		})
 	}
