@@ -77,7 +77,7 @@ func runRestore(args []string, stdout io.Writer, getenv func(string) string) err
 	fs.StringVar(&c.Data, "data", "acmed-data", "acmed's data directory")
 	fs.StringVar(&c.Store, "store", "", "the embedded store file to replace (default DATA/acmed.db)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	positional, err := parseInterleaved(fs, args)
+	positional, err := parseInterleaved(fs, args, 1)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errUsage{fs}

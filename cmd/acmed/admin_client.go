@@ -71,7 +71,7 @@ func runAdmin(ctx context.Context, args []string, stdout io.Writer, getenv func(
 	fs.SetOutput(io.Discard)
 	o.register(fs)
 	run := cmd.bind(fs)
-	positional, err := parseInterleaved(fs, rest)
+	positional, err := parseInterleaved(fs, rest, len(cmd.args))
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errUsage{fs}
@@ -140,12 +140,18 @@ func slicesEqual(a, b []string) bool {
 	return true
 }
 
-// parseInterleaved parses flags that may come before or after the
+// parseInterleaved parses flags that may come before or after the want
 // positional arguments (`accounts show ID --json`), which flag alone does
-// not.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+// not. While a positional argument is still wanted, one that starts with
+// '-' but names no flag is taken as that argument: IDs are base64url, and
+// one in 64 starts with '-'.
+func parseInterleaved(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 	var positional []string
 	for {
+		if len(args) > 0 && len(positional) < want && isDashedValue(fs, args[0]) {
+			positional, args = append(positional, args[0]), args[1:]
+			continue
+		}
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
@@ -155,6 +161,16 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// isDashedValue reports whether arg starts with '-' yet is not a flag of fs
+// (nor -h/-help, which flag answers itself).
+func isDashedValue(fs *flag.FlagSet, arg string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	if !strings.HasPrefix(arg, "-") || name == "" || name == "h" || name == "help" {
+		return false
+	}
+	return fs.Lookup(name) == nil
 }
 
 // adminClient calls the admin API.

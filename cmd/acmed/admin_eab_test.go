@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -82,5 +83,36 @@ func TestEABCreateSPIFFEIDFlag(t *testing.T) {
 				t.Errorf("the server was asked for %q", sent)
 			}
 		})
+	}
+}
+
+// TestParseInterleavedDashedID: an ID that starts with '-' (one base64url
+// ID in 64 does) is the positional argument, not an unknown flag; a
+// misspelt flag after it is still an error.
+func TestParseInterleavedDashedID(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    string
+		wantErr bool
+	}{
+		{[]string{"-hvlmz29UEVOBNOG"}, "-hvlmz29UEVOBNOG", false},
+		{[]string{"--json", "-hvlmz29UEVOBNOG"}, "-hvlmz29UEVOBNOG", false},
+		{[]string{"-hvlmz29UEVOBNOG", "--json"}, "-hvlmz29UEVOBNOG", false},
+		{[]string{"abc", "--jsn"}, "", true},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		asJSON := fs.Bool("json", false, "")
+		got, err := parseInterleaved(fs, tt.args, 1)
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("%q: no error", tt.args)
+			}
+			continue
+		}
+		if err != nil || len(got) != 1 || got[0] != tt.want || (len(tt.args) == 2 && !*asJSON) {
+			t.Errorf("%q: %q, json=%v, %v", tt.args, got, *asJSON, err)
+		}
 	}
 }
