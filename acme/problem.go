@@ -67,6 +67,7 @@ var (
 	ErrIncorrectResponse       = &Problem{Type: errorNS + "incorrectResponse"}
 	ErrInvalidContact          = &Problem{Type: errorNS + "invalidContact"}
 	ErrInvalidProfile          = &Problem{Type: errorNS + "invalidProfile"}
+	ErrAlreadyReplaced         = &Problem{Type: errorNS + "alreadyReplaced"}
 	ErrOrderNotReady           = &Problem{Type: errorNS + "orderNotReady"}
 	ErrRejectedIdentifier      = &Problem{Type: errorNS + "rejectedIdentifier"}
 	ErrServerInternal          = &Problem{Type: errorNS + "serverInternal"}
@@ -160,6 +161,12 @@ func Unauthorized(format string, args ...any) *Problem {
 }
 func UnsupportedContact(format string, args ...any) *Problem {
 	return newProblem("unsupportedContact", http.StatusBadRequest, format, args)
+}
+
+// AlreadyReplaced is RFC 9773 §7.2's error for a replaces naming a
+// certificate that was already replaced.
+func AlreadyReplaced(format string, args ...any) *Problem {
+	return newProblem("alreadyReplaced", http.StatusConflict, format, args)
 }
 
 // InvalidProfile is draft-ietf-acme-profiles' error for a profile the

@@ -82,6 +82,12 @@ type Order struct {
 	// from the account's EAB key at finalize, so that issuance needs no
 	// key lookup.
 	SPIFFEID string
+	// Replaces is the serial of the certificate this order's replaces
+	// (RFC 9773 §5), checked at new-order.
+	Replaces string
+	// EABKeyName is the name of the account's EAB key at finalize, for the
+	// certificate's inventory entry.
+	EABKeyName string
 }
 
 // Authorization is an ACME authorization (RFC 8555 §7.1.4) with its
@@ -123,6 +129,20 @@ type Certificate struct {
 	Reason      int
 	Profile     string
 	NotBefore   time.Time
+	// EABKeyName is the name of the issuing account's EAB key, if any.
+	EABKeyName string
+	// Replaces is the serial this certificate replaced: the order's
+	// replaces, or else the account's latest certificate for the same
+	// identifiers, as the store found it at issuance.
+	Replaces string
+	// ReplacedBy is the serial of the certificate that replaced this one;
+	// the store sets it when it records that certificate.
+	ReplacedBy string
+	// RenewAfter and RenewBefore are a campaign's renewal window (zero:
+	// the default, RenewalWindow); CampaignID the campaign's.
+	RenewAfter  time.Time
+	RenewBefore time.Time
+	CampaignID  string
 }
 
 // Challenge returns the challenge with the given ID, or nil.

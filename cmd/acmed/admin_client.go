@@ -142,25 +142,55 @@ func slicesEqual(a, b []string) bool {
 
 // parseInterleaved parses flags that may come before or after the want
 // positional arguments (`accounts show ID --json`), which flag alone does
-// not. While a positional argument is still wanted, one that starts with
-// '-' but names no flag is taken as that argument: IDs are base64url, and
-// one in 64 starts with '-'.
+// not. An argument that starts with '-' but names no flag (and is no
+// flag's value) is taken as a positional one while one is still wanted:
+// IDs are base64url, and one in 64 starts with '-'.
 func parseInterleaved(fs *flag.FlagSet, args []string, want int) ([]string, error) {
-	var positional []string
-	for {
-		if len(args) > 0 && len(positional) < want && isDashedValue(fs, args[0]) {
-			positional, args = append(positional, args[0]), args[1:]
+	var positional, rest []string
+	plain := 0 // positional arguments that do not start with '-'
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if len(positional)+plain < want && isDashedValue(fs, a) {
+			positional = append(positional, a)
 			continue
 		}
-		if err := fs.Parse(args); err != nil {
+		if !strings.HasPrefix(a, "-") {
+			plain++
+		}
+		rest = append(rest, a)
+		if takesValue(fs, a) && i+1 < len(args) {
+			i++
+			rest = append(rest, args[i])
+		}
+	}
+	for {
+		if err := fs.Parse(rest); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
 			return positional, nil
 		}
 		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+		rest = fs.Args()[1:]
 	}
+}
+
+// takesValue reports whether arg is a flag of fs that takes the next
+// argument as its value (not a bool flag, no "=value").
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
+		return false
+	}
+	f := fs.Lookup(strings.TrimLeft(arg, "-"))
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 // isDashedValue reports whether arg starts with '-' yet is not a flag of fs

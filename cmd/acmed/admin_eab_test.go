@@ -99,11 +99,13 @@ func TestParseInterleavedDashedID(t *testing.T) {
 		{[]string{"--json", "-hvlmz29UEVOBNOG"}, "-hvlmz29UEVOBNOG", false},
 		{[]string{"-hvlmz29UEVOBNOG", "--json"}, "-hvlmz29UEVOBNOG", false},
 		{[]string{"abc", "--jsn"}, "", true},
+		{[]string{"--name", "-x", "-hvlmz29UEVOBNOG"}, "-hvlmz29UEVOBNOG", false},
 	}
 	for _, tt := range tests {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		asJSON := fs.Bool("json", false, "")
+		name := fs.String("name", "", "")
 		got, err := parseInterleaved(fs, tt.args, 1)
 		if tt.wantErr {
 			if err == nil {
@@ -111,7 +113,7 @@ func TestParseInterleavedDashedID(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || len(got) != 1 || got[0] != tt.want || (len(tt.args) == 2 && !*asJSON) {
+		if err != nil || len(got) != 1 || got[0] != tt.want || (len(tt.args) == 2 && !*asJSON) || (len(tt.args) == 3 && *name != "-x") {
 			t.Errorf("%q: %q, json=%v, %v", tt.args, got, *asJSON, err)
 		}
 	}

@@ -43,7 +43,7 @@ func TestCorrupt(t *testing.T) {
 		{"empty", nil, new(acme.Order), "record: decode acme.Order: empty"},
 		{"version 0", []byte{0}, new(acme.Order), "unknown format version 0"},
 		{"version 2", []byte{2, 0, 0}, new(acme.Certificate), "unknown format version 2"},
-		{"version 4", []byte{4, 0, 0}, new(acme.Order), "unknown format version 4"},
+		{"version 5", []byte{5, 0, 0}, new(acme.Order), "unknown format version 5"},
 		{"broken JSON", []byte(`{"ID":`), new(acme.Account), "decode acme.Account from JSON: unexpected end"},
 		{"version only", []byte{1}, new(acme.Account), "ID: truncated varint"},
 		{"string past the end", account(1, 5, 'a', 'b'), new(acme.Account), "ID: length 5 exceeds the 2 bytes left"},

@@ -49,6 +49,8 @@ func fullOrder() *acme.Order {
 		Queued:     t0.Add(time.Second + 5),
 		Profile:    "spiffe",
 		SPIFFEID:   "spiffe://example.com/ns/payments/sa/api",
+		Replaces:   "7f00aa",
+		EABKeyName: "payments",
 	}
 }
 
@@ -128,6 +130,12 @@ func fullCertificate() *acme.Certificate {
 		Reason:      4,
 		Profile:     "shortlived",
 		NotBefore:   t0,
+		EABKeyName:  "payments",
+		Replaces:    "7f00aa",
+		ReplacedBy:  "7f00bb",
+		RenewAfter:  t1.Add(-time.Hour),
+		RenewBefore: t1.Add(-time.Minute),
+		CampaignID:  "camp1",
 	}
 }
 

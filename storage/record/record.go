@@ -33,8 +33,10 @@
 // for the older versions kept so stored records still decode: version 2
 // added the challenges' validation records to authorizations and the EAB
 // key ID to accounts; version 3 the profile (and SPIFFE ID) to orders and
-// the profile and notBefore to certificates. Each type is written in its
-// newest version.
+// the profile and notBefore to certificates; version 4 an order's replaces
+// and EAB key name, a certificate's EAB key name, replacement and renewal
+// window (issue 15's inventory). Each type is written in its newest
+// version.
 //
 // The encoding is deterministic, which the Redis store relies on to tell
 // whether a copy a caller holds is still what is stored by comparing
@@ -62,6 +64,9 @@ const (
 	// versionProfiles is that of an order with its Profile and SPIFFEID,
 	// and of a certificate with its Profile and NotBefore.
 	versionProfiles = 3
+	// versionRenewal adds an order's replaces and EAB key name, and a
+	// certificate's EAB key name, replacement and renewal window.
+	versionRenewal = 4
 )
 
 // Marshal encodes v: the binary form for *acme.Account, *acme.Order,
@@ -101,11 +106,11 @@ func Unmarshal(raw []byte, v any) error {
 	case *acme.Account:
 		return decode(raw, v, readAccount, version, versionRecords)
 	case *acme.Order:
-		return decode(raw, v, readOrder, version, versionProfiles)
+		return decode(raw, v, readOrder, version, versionProfiles, versionRenewal)
 	case *acme.Authorization:
 		return decode(raw, v, readAuthorization, version, versionRecords)
 	case *acme.Certificate:
-		return decode(raw, v, readCertificate, version, versionProfiles)
+		return decode(raw, v, readCertificate, version, versionProfiles, versionRenewal)
 	}
 	return json.Unmarshal(raw, v)
 }
@@ -135,7 +140,7 @@ func newest(v any) byte {
 	case *acme.Account, *acme.Authorization:
 		return versionRecords
 	case *acme.Order, *acme.Certificate:
-		return versionProfiles
+		return versionRenewal
 	}
 	return version
 }

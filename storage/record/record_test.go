@@ -41,7 +41,7 @@ func TestRoundTrip(t *testing.T) {
 			case *acme.Account:
 				want = 2 // it carries its EAB key
 			case *acme.Order, *acme.Certificate:
-				want = 3 // they carry their profile
+				want = 4 // they carry their profile and renewal fields
 			}
 			if raw[0] != want {
 				t.Fatalf("first byte %#x, want the version %d", raw[0], want)
@@ -225,16 +225,18 @@ func TestAccountVersion1(t *testing.T) {
 
 // TestVersion1OrderAndCertificate decodes an order and a certificate an
 // acmed before profiles wrote (version 1), and an update compares with
-// their re-encoding as version 3.
+// their re-encoding as version 4.
 func TestVersion1OrderAndCertificate(t *testing.T) {
 	order := fullOrder()
-	order.Profile, order.SPIFFEID = "", ""
+	order.Profile, order.SPIFFEID, order.Replaces, order.EABKeyName = "", "", "", ""
 	cert := fullCertificate()
 	cert.Profile, cert.NotBefore = "", time.Time{}
+	cert.EABKeyName, cert.Replaces, cert.ReplacedBy, cert.CampaignID = "", "", "", ""
+	cert.RenewAfter, cert.RenewBefore = time.Time{}, time.Time{}
 	for _, tc := range []struct {
 		v     any
-		strip int // bytes version 3 added: two empty strings, one zero time
-	}{{order, 2}, {cert, 2}} {
+		strip int // bytes versions 3 and 4 added: empty strings and zero times, one byte each
+	}{{order, 4}, {cert, 8}} {
 		v3 := mustMarshal(t, tc.v)
 		v1 := append([]byte{1}, v3[1:len(v3)-tc.strip]...)
 		got := fresh(tc.v)
@@ -247,7 +249,7 @@ func TestVersion1OrderAndCertificate(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(base, v3) {
-			t.Fatalf("Baseline of a version 1 %T is not its version 3 encoding: %x", tc.v, base)
+			t.Fatalf("Baseline of a version 1 %T is not its version 4 encoding: %x", tc.v, base)
 		}
 	}
 }

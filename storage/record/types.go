@@ -44,7 +44,7 @@ func accountSize(a *acme.Account) int {
 }
 
 func appendOrder(b []byte, o *acme.Order) ([]byte, error) {
-	b = append(b, versionProfiles)
+	b = append(b, versionRenewal)
 	b = appendString(b, o.ID)
 	b = appendString(b, o.AccountID)
 	b = appendString(b, string(o.Status))
@@ -62,7 +62,9 @@ func appendOrder(b []byte, o *acme.Order) ([]byte, error) {
 	b = appendTime(b, o.CreatedAt)
 	b = appendTime(b, o.Queued)
 	b = appendString(b, o.Profile)
-	return appendString(b, o.SPIFFEID), nil
+	b = appendString(b, o.SPIFFEID)
+	b = appendString(b, o.Replaces)
+	return appendString(b, o.EABKeyName), nil
 }
 
 func readOrder(r *reader) acme.Order {
@@ -84,6 +86,10 @@ func readOrder(r *reader) acme.Order {
 		o.Profile = r.str("Profile")
 		o.SPIFFEID = r.str("SPIFFEID")
 	}
+	if r.version >= versionRenewal {
+		o.Replaces = r.str("Replaces")
+		o.EABKeyName = r.str("EABKeyName")
+	}
 	return o
 }
 
@@ -91,7 +97,7 @@ func orderSize(o *acme.Order) int {
 	return 1 + 5*lenRoom + len(o.ID) + len(o.AccountID) + len(o.Status) +
 		identifiersSize(o.Identifiers) + stringsSize(o.AuthzIDs) + 5*timeRoom +
 		problemSize(o.Error) + len(o.CSR) + len(o.CertSerial) +
-		2*lenRoom + len(o.Profile) + len(o.SPIFFEID)
+		4*lenRoom + len(o.Profile) + len(o.SPIFFEID) + len(o.Replaces) + len(o.EABKeyName)
 }
 
 func appendAuthorization(b []byte, a *acme.Authorization) ([]byte, error) {
@@ -211,7 +217,7 @@ func readChallenge(r *reader) acme.Challenge {
 }
 
 func appendCertificate(b []byte, c *acme.Certificate) []byte {
-	b = append(b, versionProfiles)
+	b = append(b, versionRenewal)
 	b = appendString(b, c.Serial)
 	b = appendString(b, c.AccountID)
 	b = appendString(b, c.OrderID)
@@ -222,7 +228,13 @@ func appendCertificate(b []byte, c *acme.Certificate) []byte {
 	b = appendTime(b, c.RevokedAt)
 	b = appendInt(b, c.Reason)
 	b = appendString(b, c.Profile)
-	return appendTime(b, c.NotBefore)
+	b = appendTime(b, c.NotBefore)
+	b = appendString(b, c.EABKeyName)
+	b = appendString(b, c.Replaces)
+	b = appendString(b, c.ReplacedBy)
+	b = appendTime(b, c.RenewAfter)
+	b = appendTime(b, c.RenewBefore)
+	return appendString(b, c.CampaignID)
 }
 
 func readCertificate(r *reader) acme.Certificate {
@@ -240,11 +252,20 @@ func readCertificate(r *reader) acme.Certificate {
 		c.Profile = r.str("Profile")
 		c.NotBefore = r.time("NotBefore")
 	}
+	if r.version >= versionRenewal {
+		c.EABKeyName = r.str("EABKeyName")
+		c.Replaces = r.str("Replaces")
+		c.ReplacedBy = r.str("ReplacedBy")
+		c.RenewAfter = r.time("RenewAfter")
+		c.RenewBefore = r.time("RenewBefore")
+		c.CampaignID = r.str("CampaignID")
+	}
 	return c
 }
 
 func certificateSize(c *acme.Certificate) int {
 	return 1 + 4*lenRoom + len(c.Serial) + len(c.AccountID) + len(c.OrderID) +
 		len(c.ChainPEM) + identifiersSize(c.Identifiers) + 3*timeRoom + 1 +
-		binary.MaxVarintLen64 + lenRoom + len(c.Profile)
+		binary.MaxVarintLen64 + lenRoom + len(c.Profile) + 2*timeRoom +
+		4*lenRoom + len(c.EABKeyName) + len(c.Replaces) + len(c.ReplacedBy) + len(c.CampaignID)
 }

@@ -1,0 +1,110 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/acmed/acmed/acme"
+)
+
+// CertFilter selects certificates from the inventory. Zero fields select
+// everything; set fields must all hold.
+type CertFilter struct {
+	// Now is the time statuses and windows are judged at; required.
+	Now time.Time
+	// Status: valid (unexpired, not revoked), revoked or expired.
+	Status acme.CertStatus
+	// ExpiringWithin: unexpired and notAfter <= Now+ExpiringWithin.
+	ExpiringWithin time.Duration
+	// NotRenewed: unexpired, not revoked, renewal window (a campaign's
+	// included) started at or before Now, and not replaced.
+	NotRenewed bool
+	// SANSuffix: an identifier equals it or ends with "."+SANSuffix
+	// (lower case; IP identifiers match only whole).
+	SANSuffix string
+	Account   string
+	Profile   string
+	// IssuedBefore: notBefore before it (campaigns: --issued-before).
+	IssuedBefore time.Time
+	// Serials: one of these canonical serials (campaigns: --serial).
+	Serials []string
+}
+
+// CertCounts is the estate at one time, for metrics. Expiring is keyed by
+// the windows asked for.
+type CertCounts struct {
+	Valid, Revoked, Expired int64
+	Expiring                map[time.Duration]int64 // valid, notAfter within
+	NotRenewed              int64
+}
+
+// Inventory indexes every issued certificate, kept as long as the
+// certificate record (Retention after notAfter), for operators' queries
+// that never scan the whole estate: each is answered from an index whose
+// entries the query returns or skips a bounded number of.
+//
+// A certificate enters the inventory in the write that stores it
+// (PutCertificate, or UpdateOrder with WithCertificate), in the same atomic
+// step where the backend can. That write also records replacement: the
+// new certificate's Replaces (set by the caller from the order's
+// replaces, else found by the store as the account's latest unreplaced
+// certificate for exactly the same identifiers) gets ReplacedBy set to the
+// new serial and leaves the not-renewed set. Revocation (UpdateCertificate
+// setting Revoked) updates the indexes too.
+type Inventory interface {
+	// ListCertificates returns up to limit certificates matching f,
+	// ordered by notAfter then serial, after cursor ("" for the first
+	// page); next is "" after the last page. A cursor is opaque.
+	ListCertificates(ctx context.Context, f CertFilter, cursor string, limit int) (certs []*acme.Certificate, next string, err error)
+	// CountCertificates counts the estate at now, in time independent of
+	// its size (index counts, not scans).
+	CountCertificates(ctx context.Context, now time.Time, expiringWithin []time.Duration) (CertCounts, error)
+}
+
+// Campaigns keeps operator-driven early renewals (RFC 9773 windows moved
+// by an operator).
+type Campaigns interface {
+	// CreateCampaign moves the renewal window of every certificate
+	// matching f that is unexpired, not revoked and not replaced to
+	// [c.WindowStart, c.WindowEnd] (RenewAfter/RenewBefore, CampaignID
+	// set), records c with the serials matched, and returns how many
+	// matched (c.Matched is set to it). Matching nothing records nothing
+	// and returns 0.
+	CreateCampaign(ctx context.Context, c *acme.Campaign, f CertFilter) (int, error)
+	Campaign(ctx context.Context, id string) (*acme.Campaign, error)
+	// ListCampaigns returns every campaign, newest first.
+	ListCampaigns(ctx context.Context) ([]*acme.Campaign, error)
+	// CampaignPending pages through the campaign's serials not yet
+	// replaced (nor expired), and counts them.
+	CampaignPending(ctx context.Context, id, cursor string, limit int) (serials []string, next string, pending int, err error)
+}
+
+// Leases elect one replica for a periodic task.
+type Leases interface {
+	// TryLease takes the named lease for holder for ttl, or extends it if
+	// holder has it; it reports whether holder has it now.
+	TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+}
+
+// AlertOutbox delivers each expiry alert once per certificate, event and
+// webhook, across replicas, and loses none.
+type AlertOutbox interface {
+	// QueueAlert records a for delivery to each of urls, unless an alert
+	// for the same event and serial was queued before; it reports whether
+	// it queued.
+	QueueAlert(ctx context.Context, a acme.Alert, urls []string) (bool, error)
+	// DueAlerts returns up to limit deliveries due at now.
+	DueAlerts(ctx context.Context, now time.Time, limit int) ([]AlertDelivery, error)
+	// AlertDelivered removes a delivery; AlertRetry makes it due again at.
+	AlertDelivered(ctx context.Context, id string) error
+	AlertRetry(ctx context.Context, id string, at time.Time, attempts int) error
+}
+
+// AlertDelivery is one alert to one webhook.
+type AlertDelivery struct {
+	ID       string
+	URL      string
+	Alert    acme.Alert
+	Attempts int
+	Due      time.Time
+}
