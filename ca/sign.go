@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/acmed/acmed/acme"
 )
 
 const (
@@ -50,7 +52,7 @@ type Request struct {
 type Issued struct {
 	Leaf     *x509.Certificate
 	ChainPEM []byte // leaf PEM then intermediate PEM, not the root
-	Serial   string // lower-case hex of Leaf.SerialNumber
+	Serial   string // Leaf.SerialNumber in acme.SerialHex's canonical form
 }
 
 // Sign issues an end-entity certificate for TLS servers and clients.
@@ -75,7 +77,7 @@ func (l *Local) Sign(ctx context.Context, req Request) (*Issued, error) {
 		return nil, fmt.Errorf("ca: parse issued certificate: %w", err)
 	}
 	chain := append(encodeCert(der), l.intermediatePEM...)
-	return &Issued{Leaf: leaf, ChainPEM: chain, Serial: leaf.SerialNumber.Text(16)}, nil
+	return &Issued{Leaf: leaf, ChainPEM: chain, Serial: acme.SerialHex(leaf.SerialNumber)}, nil
 }
 
 func (l *Local) leafTemplate(req Request) (*x509.Certificate, error) {

@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"net"
 	"os"
@@ -136,8 +137,10 @@ func TestSignVerifies(t *testing.T) {
 			if len(inter.SubjectKeyId) == 0 || !bytes.Equal(leaf.AuthorityKeyId, inter.SubjectKeyId) {
 				t.Errorf("AuthorityKeyId %x, want intermediate's %x", leaf.AuthorityKeyId, inter.SubjectKeyId)
 			}
-			if iss.Serial != leaf.SerialNumber.Text(16) {
-				t.Errorf("Serial %q, want %q", iss.Serial, leaf.SerialNumber.Text(16))
+			// The serial's octets in hex, as openssl prints them
+			// (but in lower case).
+			if want := hex.EncodeToString(leaf.SerialNumber.Bytes()); iss.Serial != want {
+				t.Errorf("Serial %q, want %q", iss.Serial, want)
 			}
 			if !leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(tt.pub) {
 				t.Error("leaf does not carry the requested key")
@@ -268,8 +271,8 @@ func TestSignSerials(t *testing.T) {
 		if n.Sign() <= 0 || n.BitLen() > 127 {
 			t.Errorf("serial %s: sign %d, %d bits; want positive, at most 127 bits", iss.Serial, n.Sign(), n.BitLen())
 		}
-		if iss.Serial != strings.ToLower(iss.Serial) || iss.Serial != n.Text(16) {
-			t.Errorf("Serial %q is not the lower-case hex of %s", iss.Serial, n)
+		if len(iss.Serial)%2 != 0 || iss.Serial != strings.ToLower(iss.Serial) || iss.Serial != hex.EncodeToString(n.Bytes()) {
+			t.Errorf("Serial %q is not the even-length lower-case hex of %s", iss.Serial, n)
 		}
 		if seen[iss.Serial] {
 			t.Errorf("serial %s issued twice", iss.Serial)

@@ -175,7 +175,11 @@ func lookupOf(r *http.Request) authority.Lookup {
 	case strings.HasPrefix(p, challengePath):
 		return authority.Lookup{AuthzID: v["authz"]}
 	case strings.HasPrefix(p, certPath):
-		return authority.Lookup{Serial: v["serial"]}
+		// Read in the canonical form, which every certificate issued
+		// since it was introduced is stored in; an older one is read
+		// again by its legacy form (authority.Certificate).
+		serial, _ := acme.NormalizeSerial(v["serial"])
+		return authority.Lookup{Serial: serial}
 	}
 	return authority.Lookup{}
 }

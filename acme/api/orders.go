@@ -19,11 +19,12 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 			NotBefore   *time.Time        `json:"notBefore"`
 			NotAfter    *time.Time        `json:"notAfter"`
 			Profile     string            `json:"profile"`
+			Replaces    string            `json:"replaces"`
 		}
 		if err := decode(req.payload, &p); err != nil {
 			return err
 		}
-		nr := authority.NewOrderRequest{Identifiers: p.Identifiers, Profile: p.Profile}
+		nr := authority.NewOrderRequest{Identifiers: p.Identifiers, Profile: p.Profile, Replaces: p.Replaces}
 		if p.NotBefore != nil {
 			nr.NotBefore = *p.NotBefore
 		}

@@ -28,7 +28,9 @@ const (
 	authzPath      = "/acme/authz/"
 	challengePath  = "/acme/chall/"
 	certPath       = "/acme/cert/"
-	rootsPath      = "/roots.pem"
+	// renewalInfoPath is RFC 9773's renewalInfo resource; a certID follows.
+	renewalInfoPath = "/acme/renewal-info/"
+	rootsPath       = "/roots.pem"
 )
 
 // Config wires the API.
@@ -71,6 +73,7 @@ func New(cfg Config) *Server {
 	r.HandleFunc(directoryPath, s.directory).Methods(http.MethodGet)
 	r.HandleFunc(newNoncePath, s.newNonce).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc(rootsPath, s.roots).Methods(http.MethodGet)
+	r.HandleFunc(renewalInfoPath+"{certID}", s.renewalInfo).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	r.HandleFunc("/readyz", s.readyz)
 
@@ -232,12 +235,19 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 	// draft-ietf-acme-profiles: name -> description, a plain string, which
 	// is all lego's directory type can read.
 	meta["profiles"] = s.cfg.Authority.Profiles()
-	s.writeJSON(w, http.StatusOK, map[string]any{
+	dir := map[string]any{
 		"newNonce":   s.baseURL + newNoncePath,
 		"newAccount": s.baseURL + newAccountPath,
 		"newOrder":   s.baseURL + newOrderPath,
 		"revokeCert": s.baseURL + revokePath,
 		"keyChange":  s.baseURL + keyChangePath,
 		"meta":       meta,
-	})
+	}
+	if s.auth.ARIEnabled() {
+		// RFC 9773 §3: without the trailing slash; clients append
+		// "/" and the certID. lego and Caddy send replaces only when
+		// the directory lists it.
+		dir["renewalInfo"] = s.baseURL + strings.TrimSuffix(renewalInfoPath, "/")
+	}
+	s.writeJSON(w, http.StatusOK, dir)
 }

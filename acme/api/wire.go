@@ -28,6 +28,9 @@ type wireOrder struct {
 	Finalize       string            `json:"finalize"`
 	Certificate    string            `json:"certificate,omitempty"`
 	Profile        string            `json:"profile,omitempty"`
+	// Replaces is the certID of the certificate the order replaces
+	// (RFC 9773 §5).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 type wireAuthz struct {
@@ -76,6 +79,15 @@ func timestamp(t time.Time) string {
 func (s *Server) accountURL(id string) string { return s.baseURL + accountPath + id }
 func (s *Server) orderURL(id string) string   { return s.baseURL + orderPath + id }
 func (s *Server) authzURL(id string) string   { return s.baseURL + authzPath + id }
+
+// certURL shows a serial in its canonical form, whichever it was stored
+// in; the certificate is found by either.
+func (s *Server) certURL(serial string) string {
+	if canonical, ok := acme.NormalizeSerial(serial); ok {
+		serial = canonical
+	}
+	return s.baseURL + certPath + serial
+}
 func (s *Server) challengeURL(authzID, id string) string {
 	return s.baseURL + challengePath + authzID + "/" + id
 }
@@ -95,7 +107,10 @@ func (s *Server) wireOrder(o *authority.Order) wireOrder {
 		w.Authorizations[i] = s.authzURL(id)
 	}
 	if o.Status == acme.StatusValid {
-		w.Certificate = s.baseURL + certPath + o.CertSerial
+		w.Certificate = s.certURL(o.CertSerial)
+	}
+	if o.Replaces != "" {
+		w.Replaces = s.auth.CertID(o.Replaces)
 	}
 	return w
 }

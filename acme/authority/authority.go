@@ -7,6 +7,7 @@ package authority
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -96,6 +97,13 @@ type Config struct {
 	FinalizeWait time.Duration
 	// EAB is --eab; "" is EABOptional.
 	EAB EABMode
+	// IssuerKeyID is the subject key identifier of the CA certificate
+	// that signs the leaves, which every ARI certID (RFC 9773 §4.1) names
+	// as the authority key identifier; nil: the Signer's, which must then
+	// tell (Intermediate). An issuer without one (a CA certificate made
+	// elsewhere) turns ARI off: its leaves carry no key identifier to
+	// name them by.
+	IssuerKeyID []byte
 }
 
 // Authority implements the ACME use cases.
@@ -111,6 +119,13 @@ func New(cfg Config) (*Authority, error) {
 	if cfg.Store == nil || cfg.Validator == nil || cfg.Signer == nil {
 		return nil, errors.New("authority: Store, Validator and Signer are required")
 	}
+	if cfg.IssuerKeyID == nil {
+		is, ok := cfg.Signer.(interface{ Intermediate() *x509.Certificate })
+		if !ok {
+			return nil, errors.New("authority: IssuerKeyID is required when the Signer does not name its issuing certificate")
+		}
+		cfg.IssuerKeyID = is.Intermediate().SubjectKeyId
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -119,6 +134,9 @@ func New(cfg Config) (*Authority, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if len(cfg.IssuerKeyID) == 0 {
+		cfg.Logger.Warn("the issuing CA certificate has no subject key identifier: ACME renewal information (RFC 9773) is off")
 	}
 	setDefault(&cfg.CertValidity, 168*time.Hour)
 	if cfg.Profiles == nil {

@@ -47,9 +47,16 @@ func (a *Authority) loadAuthz(ctx context.Context, c *Caller, id string) (*acme.
 	return a.cfg.Store.Authorization(ctx, id)
 }
 
+// loadCertificate reads a certificate by serial in any form openssl or
+// an older acmed shows it (certificateBySerial); what is not a serial is
+// no certificate.
 func (a *Authority) loadCertificate(ctx context.Context, c *Caller, serial string) (*acme.Certificate, error) {
-	if cert := c.found.Certificate; cert != nil && cert.Serial == serial {
+	canonical, ok := acme.NormalizeSerial(serial)
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	if cert := c.found.Certificate; cert != nil && (cert.Serial == canonical || cert.Serial == acme.LegacySerial(canonical)) {
 		return cert, nil
 	}
-	return a.cfg.Store.Certificate(ctx, serial)
+	return a.certificateBySerial(ctx, canonical)
 }

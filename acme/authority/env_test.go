@@ -119,9 +119,13 @@ func (f *fakeSigner) Sign(ctx context.Context, req ca.Request) (*ca.Issued, erro
 		return nil, err
 	}
 	f.signed++
-	return &ca.Issued{Leaf: leaf, Serial: leaf.SerialNumber.Text(16),
+	return &ca.Issued{Leaf: leaf, Serial: acme.SerialHex(leaf.SerialNumber),
 		ChainPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
+
+// Intermediate names the issuer, as ca.Local does, so that the Authority
+// knows the key identifier ARI certIDs carry.
+func (f *fakeSigner) Intermediate() *x509.Certificate { return f.issuer }
 
 func (f *fakeSigner) setFail(fail bool) {
 	f.mu.Lock()

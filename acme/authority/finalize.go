@@ -72,6 +72,11 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 			o.NotAfter = notAfter
 		}
 		o.SPIFFEID = spiffeID
+		if bound.key != nil {
+			// For the certificate's inventory entry: issuance reads
+			// no key.
+			o.EABKeyName = bound.key.Name
+		}
 		return acme.BeginFinalize(o, authzs, csrDER, now)
 	}, storage.From(stored), storage.Queue(storage.Job{OrderID: orderID}, &claim))
 	if err != nil {
@@ -119,8 +124,12 @@ func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Orde
 		return nil
 	}
 	if cert != nil {
-		a.audit(ctx, "certificate.issue", "account", o.AccountID, "order", o.ID, "serial", cert.Serial,
-			"identifiers", cert.Identifiers, "profile", cert.Profile, "not_after", cert.NotAfter)
+		attrs := []any{"account", o.AccountID, "order", o.ID, "serial", cert.Serial,
+			"identifiers", cert.Identifiers, "profile", cert.Profile, "not_after", cert.NotAfter}
+		if cert.Replaces != "" {
+			attrs = append(attrs, "replaces", cert.Replaces)
+		}
+		a.audit(ctx, "certificate.issue", attrs...)
 	}
 	return out
 }
@@ -163,6 +172,8 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 		Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID, ChainPEM: issued.ChainPEM,
 		Identifiers: o.Identifiers, NotAfter: issued.Leaf.NotAfter,
 		NotBefore: issued.Leaf.NotBefore, Profile: prof.Name,
+		// The store marks the replaced certificate in the same write.
+		Replaces: o.Replaces, EABKeyName: o.EABKeyName,
 	}, nil
 }
 

@@ -14,12 +14,14 @@ import (
 const maxIdentifiers = 1000
 
 // NewOrderRequest is the payload of newOrder (§7.4), with the profile of
-// draft-ietf-acme-profiles ("" for none).
+// draft-ietf-acme-profiles ("" for none) and the ARI certID of the
+// certificate the order replaces (RFC 9773 §5, "" for none).
 type NewOrderRequest struct {
 	Identifiers []acme.Identifier
 	NotBefore   time.Time
 	NotAfter    time.Time
 	Profile     string
+	Replaces    string
 }
 
 // Order is an order as a client sees it: its derived status and its
@@ -73,11 +75,20 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 	if err := a.checkIdentifiers(ctx, "new-order", acct, idents, bound.patterns()...); err != nil {
 		return nil, err
 	}
+	replaces := ""
+	if req.Replaces != "" {
+		// Checked last: it reads the store, which an order refused for
+		// its identifiers or profile need not.
+		if replaces, err = a.replacing(ctx, acct, idents, req.Replaces); err != nil {
+			return nil, err
+		}
+	}
 
 	expires := now.Add(a.cfg.OrderLifetime)
 	o := &acme.Order{
 		AccountID: acct.ID, Status: acme.StatusPending, Identifiers: idents,
 		Expires: expires, NotBefore: req.NotBefore, NotAfter: req.NotAfter, CreatedAt: now, Profile: prof.Name,
+		Replaces: replaces,
 	}
 	if o.ID, err = a.accountScopedID(acct); err != nil {
 		return nil, err

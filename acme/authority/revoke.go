@@ -42,8 +42,8 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) error {
 	if err != nil {
 		return acme.Malformed("cannot parse certificate: %v", err)
 	}
-	serial := leaf.SerialNumber.Text(16)
-	stored, err := a.cfg.Store.Certificate(ctx, serial)
+	serial := acme.SerialHex(leaf.SerialNumber)
+	stored, err := a.certificateBySerial(ctx, serial)
 	if errors.Is(err, storage.ErrNotFound) {
 		return acme.NotFound("certificate was not issued by this CA")
 	}
@@ -56,7 +56,8 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) error {
 	if err := a.mayRevoke(ctx, req, leaf, stored); err != nil {
 		return err
 	}
-	if _, err := a.cfg.Store.UpdateCertificate(ctx, serial, func(c *acme.Certificate) error {
+	// Keyed as stored: older certificates keep their form.
+	if _, err := a.cfg.Store.UpdateCertificate(ctx, stored.Serial, func(c *acme.Certificate) error {
 		return acme.Revoke(c, req.Reason, a.now())
 	}); err != nil {
 		return notFound(err, "certificate")

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -530,8 +531,10 @@ func containsAll(line string, parts []string) bool {
 	return true
 }
 
-// serialHex is how acmed's log names a certificate.
-func serialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
+// serialHex is how acmed's log names a certificate: acme.SerialHex's
+// even-length lower-case hex (this module does not import acme, whose
+// dependencies it would have to list).
+func serialHex(c *x509.Certificate) string { return hex.EncodeToString(c.SerialNumber.Bytes()) }
 
 // Who revoked, as acmed's audit record says (by=...).
 const (
