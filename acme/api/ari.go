@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/acmed/acmed/acme"
 )
 
 // wireRenewalInfo is RFC 9773 §4.2's RenewalInfo object.
@@ -20,6 +22,12 @@ type wireRenewalInfo struct {
 // renewalInfo answers an unauthenticated GET of a certificate's renewal
 // information (RFC 9773 §4.1).
 func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.replayNonceOnPost(w, r)
+		w.Header().Set("Allow", "GET, HEAD")
+		s.writeError(w, r, acme.MethodNotAllowed("renewal information is read with an unauthenticated GET (RFC 9773 §4.1), not %s", r.Method))
+		return
+	}
 	info, err := s.auth.RenewalInfo(r.Context(), mux.Vars(r)["certID"])
 	if err != nil {
 		// A miss is not kept: a certID is asked about again only once

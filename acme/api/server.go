@@ -73,7 +73,9 @@ func New(cfg Config) *Server {
 	r.HandleFunc(directoryPath, s.directory).Methods(http.MethodGet)
 	r.HandleFunc(newNoncePath, s.newNonce).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc(rootsPath, s.roots).Methods(http.MethodGet)
-	r.HandleFunc(renewalInfoPath+"{certID}", s.renewalInfo).Methods(http.MethodGet)
+	// Any method, so that a POST (an early ARI draft's) is told 405
+	// rather than falling through to the POST routes' 404.
+	r.HandleFunc(renewalInfoPath+"{certID}", s.renewalInfo)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	r.HandleFunc("/readyz", s.readyz)
 
