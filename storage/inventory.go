@@ -14,7 +14,8 @@ type CertFilter struct {
 	Now time.Time
 	// Status: valid (unexpired, not revoked), revoked or expired.
 	Status acme.CertStatus
-	// ExpiringWithin: unexpired and notAfter <= Now+ExpiringWithin.
+	// ExpiringWithin: unexpired and notAfter <= Now+ExpiringWithin
+	// (revoked ones too, unless Status says otherwise).
 	ExpiringWithin time.Duration
 	// NotRenewed: unexpired, not revoked, renewal window (a campaign's
 	// included) started at or before Now, and not replaced.
@@ -54,7 +55,8 @@ type CertCounts struct {
 type Inventory interface {
 	// ListCertificates returns up to limit certificates matching f,
 	// ordered by notAfter then serial, after cursor ("" for the first
-	// page); next is "" after the last page. A cursor is opaque.
+	// page); next is "" after the last page, and a page shorter than limit
+	// is the last. A cursor is opaque.
 	ListCertificates(ctx context.Context, f CertFilter, cursor string, limit int) (certs []*acme.Certificate, next string, err error)
 	// CountCertificates counts the estate at now, in time independent of
 	// its size (index counts, not scans).
@@ -71,12 +73,24 @@ type Campaigns interface {
 	// matched (c.Matched is set to it). Matching nothing records nothing
 	// and returns 0.
 	CreateCampaign(ctx context.Context, c *acme.Campaign, f CertFilter) (int, error)
+	// Campaign is ErrNotFound for an unknown ID.
 	Campaign(ctx context.Context, id string) (*acme.Campaign, error)
 	// ListCampaigns returns every campaign, newest first.
 	ListCampaigns(ctx context.Context) ([]*acme.Campaign, error)
 	// CampaignPending pages through the campaign's serials not yet
-	// replaced (nor expired), and counts them.
+	// replaced (nor expired, by the store's clock), in an order of the
+	// store's choosing, and counts them. An unknown campaign is
+	// ErrNotFound.
 	CampaignPending(ctx context.Context, id, cursor string, limit int) (serials []string, next string, pending int, err error)
+}
+
+// Estate is the certificate estate (issue 15) a backend keeps besides
+// Store.
+type Estate interface {
+	Inventory
+	Campaigns
+	Leases
+	AlertOutbox
 }
 
 // Leases elect one replica for a periodic task.
@@ -89,13 +103,15 @@ type Leases interface {
 // AlertOutbox delivers each expiry alert once per certificate, event and
 // webhook, across replicas, and loses none.
 type AlertOutbox interface {
-	// QueueAlert records a for delivery to each of urls, unless an alert
-	// for the same event and serial was queued before; it reports whether
-	// it queued.
+	// QueueAlert records a for delivery to each of urls, each due at
+	// a.DetectedAt, unless an alert for the same event and serial was
+	// queued before (delivered or not); it reports whether it queued.
 	QueueAlert(ctx context.Context, a acme.Alert, urls []string) (bool, error)
-	// DueAlerts returns up to limit deliveries due at now.
+	// DueAlerts returns up to limit deliveries due at now (Due <= now).
 	DueAlerts(ctx context.Context, now time.Time, limit int) ([]AlertDelivery, error)
-	// AlertDelivered removes a delivery; AlertRetry makes it due again at.
+	// AlertDelivered removes a delivery (one already gone is no error);
+	// AlertRetry makes it due again at, with attempts, and never brings
+	// back a delivered one.
 	AlertDelivered(ctx context.Context, id string) error
 	AlertRetry(ctx context.Context, id string, at time.Time, attempts int) error
 }
