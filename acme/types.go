@@ -118,7 +118,7 @@ type Challenge struct {
 
 // Certificate is an issued certificate and its revocation state.
 type Certificate struct {
-	Serial      string // lower-case hex, no leading zeros
+	Serial      string // canonical: SerialHex (NormalizeSerial); older records may hold LegacySerial
 	AccountID   string
 	OrderID     string
 	ChainPEM    []byte // leaf first, then the issuers

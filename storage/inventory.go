@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/acmed/acmed/acme"
@@ -123,4 +125,39 @@ type AlertDelivery struct {
 	Alert    acme.Alert
 	Attempts int
 	Due      time.Time
+}
+
+// Match reports whether c, as stored, is selected by f: the filter's
+// meaning in one place, for backends that narrow by an index and check
+// the rest on the record.
+func (f CertFilter) Match(c *acme.Certificate) bool {
+	unexpired := f.Now.Before(c.NotAfter)
+	switch {
+	case f.Status != "" && c.Status(f.Now) != f.Status,
+		f.ExpiringWithin > 0 && (!unexpired || c.NotAfter.After(f.Now.Add(f.ExpiringWithin))),
+		f.NotRenewed && !NotRenewed(c, f.Now),
+		f.SANSuffix != "" && !slices.ContainsFunc(c.Identifiers, func(id acme.Identifier) bool { return SANMatch(id, f.SANSuffix) }),
+		f.Account != "" && c.AccountID != f.Account,
+		f.Profile != "" && c.Profile != f.Profile,
+		!f.IssuedBefore.IsZero() && !c.NotBefore.Before(f.IssuedBefore),
+		len(f.Serials) > 0 && !slices.Contains(f.Serials, c.Serial):
+		return false
+	}
+	return true
+}
+
+// NotRenewed reports whether c is unexpired, not revoked, past the start
+// of its renewal window (a campaign's included) and not replaced at now.
+func NotRenewed(c *acme.Certificate, now time.Time) bool {
+	start, _ := c.RenewalWindow()
+	return now.Before(c.NotAfter) && !c.Revoked && c.ReplacedBy == "" && !start.After(now)
+}
+
+// SANMatch reports whether id is suffix or a name under it; an IP
+// address matches only whole.
+func SANMatch(id acme.Identifier, suffix string) bool {
+	if id.Value == suffix {
+		return true
+	}
+	return id.Type != acme.IdentifierIP && strings.HasSuffix(id.Value, "."+suffix)
 }

@@ -3,6 +3,8 @@ package embedded
 import (
 	"context"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
 )
@@ -13,14 +15,24 @@ var certs = resource[acme.Certificate]{
 	key:    func(c *acme.Certificate) string { return c.Serial },
 }
 
+// PutCertificate stores c with its inventory entries and replacement
+// (insertCert) in one transaction.
 func (s *Store) PutCertificate(ctx context.Context, c *acme.Certificate) error {
-	return create(ctx, s, certs, c, nil)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error { return insertCert(tx, c, s.now()) })
 }
 
 func (s *Store) Certificate(ctx context.Context, serial string) (*acme.Certificate, error) {
 	return get(ctx, s, certs, serial)
 }
 
+// UpdateCertificate moves the inventory's entries with the change
+// (revocation leaves the valid and not-renewed sets) in its transaction.
 func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error) {
-	return update(ctx, s, certs, serial, fn, nil, storage.Options{})
+	now := s.now()
+	return update(ctx, s, certs, serial, fn, func(tx *bolt.Tx, old, cur *acme.Certificate) error {
+		return reindex(tx, old, cur, now)
+	}, storage.Options{})
 }

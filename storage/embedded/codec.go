@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -148,7 +149,7 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 			return err
 		}
 		if !bytes.Equal(enc, was) {
-			if queued, err = write(tx, r, key, raw, enc, cur, reindex, opts); err != nil {
+			if queued, err = write(tx, s.now, r, key, raw, enc, cur, reindex, opts); err != nil {
 				return err
 			}
 			wrote = true
@@ -174,10 +175,11 @@ func update[T any](ctx context.Context, s *Store, r resource[T], key string, fn 
 }
 
 // write stores enc, the encoding of cur that replaces raw, with what comes
-// with a write: the reindex, opts.Certificate and opts.Queue. It returns the
+// with a write: the reindex, opts.Certificate (with its inventory entries
+// and replacement: insertCert) and opts.Queue. It returns the
 // queued job's sequence, or 0. All in the caller's transaction: a resource
 // moved to processing and its job are committed together or not at all.
-func write[T any](tx *bolt.Tx, r resource[T], key string, raw, enc []byte, cur *T, reindex func(tx *bolt.Tx, old, cur *T) error, opts storage.Options) (uint64, error) {
+func write[T any](tx *bolt.Tx, now func() time.Time, r resource[T], key string, raw, enc []byte, cur *T, reindex func(tx *bolt.Tx, old, cur *T) error, opts storage.Options) (uint64, error) {
 	if reindex != nil {
 		old, err := decode(r, key, raw)
 		if err != nil {
@@ -191,7 +193,7 @@ func write[T any](tx *bolt.Tx, r resource[T], key string, raw, enc []byte, cur *
 		return 0, err
 	}
 	if opts.Certificate != nil {
-		if err := insert(tx, certs, opts.Certificate, nil); err != nil {
+		if err := insertCert(tx, opts.Certificate, now()); err != nil {
 			return 0, err
 		}
 	}

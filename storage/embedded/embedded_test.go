@@ -24,11 +24,17 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestEstateConformance(t *testing.T) {
+	storagetest.RunEstate(t, func(t *testing.T) storagetest.EstateStore {
+		return open(t, filepath.Join(t.TempDir(), "acmed.db"), embedded.Config{})
+	})
+}
+
 // TestBackendConformance: Expire is the sweep at the store's clock; Reopen
 // is the next run on the same file.
 func TestBackendConformance(t *testing.T) {
 	paths := map[storage.Store]string{}
-	storagetest.RunBackend(t, storagetest.Backend{
+	b := storagetest.Backend{
 		Open: func(t *testing.T, now func() time.Time, r storage.Retention) storage.Store {
 			path := filepath.Join(t.TempDir(), "acmed.db")
 			s := open(t, path, embedded.Config{Now: now, Retention: r.Finished, Grace: r.Grace, SweepEvery: -1})
@@ -46,7 +52,9 @@ func TestBackendConformance(t *testing.T) {
 			}
 			return open(t, paths[s], embedded.Config{})
 		},
-	})
+	}
+	storagetest.RunBackend(t, b)
+	storagetest.RunEstateBackend(t, b)
 }
 
 func open(t *testing.T, path string, cfg embedded.Config) *embedded.Store {

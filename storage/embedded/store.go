@@ -44,6 +44,8 @@ const (
 	bucketValidAuthzs   = "valid-authz" // account, identifier, wildcard → authz ID
 	bucketCerts         = "certs"
 	bucketJobs          = "jobs" // sequence → job
+	// The estate's buckets are described in inventory.go, campaigns.go
+	// and outbox.go.
 )
 
 // Config holds what Open needs besides the path; its zero value is usable.
@@ -146,8 +148,14 @@ func Open(path string, cfg Config) (*Store, error) {
 	db.MaxBatchDelay = time.Millisecond
 	var leftovers uint64
 	err = db.Update(func(tx *bolt.Tx) error {
+		indexed := tx.Bucket([]byte(bucketInvNotAfter)) != nil
 		if err := createBuckets(tx); err != nil {
 			return err
+		}
+		if !indexed {
+			if err := buildInventory(tx, cfg.Now()); err != nil {
+				return err
+			}
 		}
 		leftovers = tx.Bucket([]byte(bucketJobs)).Sequence()
 		return nil
@@ -179,6 +187,10 @@ func createBuckets(tx *bolt.Tx) error {
 	for _, name := range []string{
 		bucketAccounts, bucketAccountKeys, bucketOrders, bucketAccountOrders,
 		bucketAuthzs, bucketValidAuthzs, bucketCerts, bucketJobs,
+		bucketInvNotAfter, bucketInvHours, bucketInvRevoked, bucketInvAccount,
+		bucketInvProfile, bucketInvSAN, bucketInvRenew, bucketInvIDSet, bucketInvMeta,
+		bucketCampaigns, bucketCampaignOrder, bucketCampaignPending,
+		bucketLeases, bucketAlerts, bucketAlertsDue, bucketAlertsSent,
 	} {
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)

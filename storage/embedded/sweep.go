@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -65,10 +66,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 			}
 			deleted++
 		}
-		n, err = sweepBucket(tx.Bucket([]byte(bucketCerts)), func(v []byte) bool {
-			var c acme.Certificate
-			return record.Unmarshal(v, &c) == nil && gone(s.keep.CertificateUntil(&c))
-		})
+		n, err = s.sweepCerts(tx, now)
 		if err != nil {
 			return err
 		}
@@ -89,6 +87,86 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		return nil
 	})
 	return deleted, err
+}
+
+// sweepCerts deletes the certificates past storage.Retention with their
+// index entries, found by inv-notafter (notAfter + Finished <= now), and
+// takes those that expired since the last sweep out of the not-renewed
+// and pending sets: the sweep costs what it removes, not the estate.
+func (s *Store) sweepCerts(tx *bolt.Tx, now time.Time) (int, error) {
+	meta := tx.Bucket([]byte(bucketInvMeta))
+	from := uint64(0)
+	if v := meta.Get([]byte(metaExpiredUpTo)); len(v) == 8 {
+		from = binary.BigEndian.Uint64(v)
+	}
+	upTo := inc(timeKey(now))
+	expired, err := certsIn(tx, from, upTo)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range expired {
+		if err := reindexExpired(tx, c); err != nil {
+			return 0, err
+		}
+	}
+	if err := meta.Put([]byte(metaExpiredUpTo), appendKey(nil, max(from, upTo))); err != nil {
+		return 0, err
+	}
+	// Retention runs from notAfter for a fixed time.
+	keepFor := s.keep.CertificateUntil(&acme.Certificate{NotAfter: now}).Sub(now)
+	doomed, err := certsIn(tx, 0, inc(timeKey(now.Add(-keepFor))))
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range doomed {
+		if err := deleteCert(tx, c, now); err != nil {
+			return 0, err
+		}
+	}
+	return len(doomed), nil
+}
+
+// certsIn reads the certificates whose notAfter key is in [lo, hi). An
+// index entry whose record is gone is deleted; a record that does not
+// decode is left alone, as the sweep never deletes what it cannot judge.
+func certsIn(tx *bolt.Tx, lo, hi uint64) ([]*acme.Certificate, error) {
+	var found []*acme.Certificate
+	var dangling [][]byte
+	c := tx.Bucket([]byte(bucketInvNotAfter)).Cursor()
+	for k, _ := c.Seek(appendKey(nil, lo)); k != nil && binary.BigEndian.Uint64(k) < hi; k, _ = c.Next() {
+		serial := string(k[8:])
+		raw := tx.Bucket([]byte(bucketCerts)).Get([]byte(serial))
+		if raw == nil {
+			dangling = append(dangling, bytes.Clone(k))
+			continue
+		}
+		if cert, err := decode(certs, serial, raw); err == nil {
+			found = append(found, cert)
+		}
+	}
+	for _, k := range dangling {
+		if err := tx.Bucket([]byte(bucketInvNotAfter)).Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// reindexExpired deletes the entries c had only while unexpired: its
+// place in the not-renewed and pending sets.
+func reindexExpired(tx *bolt.Tx, c *acme.Certificate) error {
+	expired := map[entry]bool{}
+	for _, e := range certEntries(c, false) {
+		expired[e] = true
+	}
+	for _, e := range certEntries(c, true) {
+		if !expired[e] {
+			if err := tx.Bucket([]byte(e.bucket)).Delete([]byte(e.key)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // sweepBucket deletes every entry whose value gone reports as gone.

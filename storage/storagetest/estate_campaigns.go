@@ -120,10 +120,11 @@ func testCampaigns(t *testing.T, open func(*testing.T) EstateStore) {
 	mustNot(t, "CreateCampaign camp-2", err)
 	mustEqual(t, "camp-2 matched", n, 2)
 	mustEqual(t, "pending of camp-2", pending(t, s, "camp-2", 1), []string{"c008", "c009"})
-	// By serial: the revoked and the expired ones are not matched.
+	// By serial: the revoked, the expired and the replaced ones are not
+	// matched.
 	camp3 := &acme.Campaign{ID: "camp-3", CreatedAt: now.Add(2 * time.Hour), Filter: "--serial ...",
 		WindowStart: now.Add(2*time.Hour + time.Second), WindowEnd: now.Add(2*time.Hour + time.Minute)}
-	n, err = s.CreateCampaign(ctx, camp3, storage.CertFilter{Now: now.Add(2 * time.Hour), Serials: []string{"c007", "c004", "c00a", "d003"}})
+	n, err = s.CreateCampaign(ctx, camp3, storage.CertFilter{Now: now.Add(2 * time.Hour), Serials: []string{"c007", "c004", "c00a", "d003", "c001"}})
 	mustNot(t, "CreateCampaign camp-3", err)
 	mustEqual(t, "camp-3 matched", n, 2)
 	mustEqual(t, "pending of camp-3", pending(t, s, "camp-3", 5), []string{"c00a", "d003"})
