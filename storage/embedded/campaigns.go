@@ -48,10 +48,12 @@ func (s *Store) CreateCampaign(ctx context.Context, c *acme.Campaign, f storage.
 		if b.Get([]byte(c.ID)) != nil {
 			return conflict("campaign", c.ID)
 		}
-		var matched []*acme.Certificate
+		// Serials only, then each record again: a campaign may match the
+		// estate, whose records need not all be in memory at once.
+		var matched []string
 		err := scan(tx, f, nil, func(cert *acme.Certificate) bool {
 			if cert.ReplacedBy == "" {
-				matched = append(matched, cert)
+				matched = append(matched, cert.Serial)
 			}
 			return true
 		})
@@ -59,7 +61,11 @@ func (s *Store) CreateCampaign(ctx context.Context, c *acme.Campaign, f storage.
 			return err
 		}
 		now := s.now()
-		for _, cert := range matched {
+		for _, serial := range matched {
+			cert, err := load(tx, certs, serial)
+			if err != nil {
+				return err
+			}
 			was := *cert
 			cert.RenewAfter, cert.RenewBefore, cert.CampaignID = c.WindowStart, c.WindowEnd, c.ID
 			if err := putCert(tx, &was, cert, now); err != nil {
