@@ -148,11 +148,15 @@ func idSetKey(c *acme.Certificate) []byte {
 }
 
 // reindex moves c's index entries from old to cur (either may be nil)
-// and its count, writing only what changed.
+// and its count, writing only what changed. old's entries are taken as
+// if it were unexpired: the sweep may not yet have taken an expired one
+// out of the not-renewed and pending sets, and a change now (replaced
+// after it lapsed) must not leave it there for good. Deleting what is
+// not there writes nothing.
 func reindex(tx *bolt.Tx, old, cur *acme.Certificate, now time.Time) error {
 	var before, after []entry
 	if old != nil {
-		before = certEntries(old, now.Before(old.NotAfter))
+		before = certEntries(old, true)
 	}
 	if cur != nil {
 		after = certEntries(cur, now.Before(cur.NotAfter))

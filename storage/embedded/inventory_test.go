@@ -207,3 +207,27 @@ func TestInventoryBuiltAtOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacedAfterExpiry: a certificate replaced after it expired, before
+// a sweep took it out of the not-renewed set, leaves nothing behind.
+func TestReplacedAfterExpiry(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &fixedClock{now: t0}
+	s := openTest(t, filepath.Join(t.TempDir(), "acmed.db"), Config{Now: clock.Now, Retention: time.Hour, SweepEvery: -1})
+	ctx := t.Context()
+	const day = 24 * time.Hour
+	if err := s.PutCertificate(ctx, testCert("01", "a1", t0.Add(-80*day), 90*day, "x.example")); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(t0.Add(11 * day)) // 01 lapsed; no sweep yet
+	if err := s.PutCertificate(ctx, testCert("02", "a1", t0.Add(11*day), 90*day, "x.example")); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(t0.Add(200 * day))
+	if _, err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := entries(t, s); len(left) != 0 {
+		t.Fatalf("inventory entries left after every certificate went: %v", left)
+	}
+}
