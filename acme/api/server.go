@@ -48,6 +48,12 @@ type Config struct {
 	TermsOfService          string
 	CAAIdentities           []string
 	ExternalAccountRequired bool
+
+	// Instrument, when set, wraps the handler of each route, named by its
+	// path template (e.g. /acme/order/{id}, never a raw path, which is
+	// the client's to choose), once, here; requests no route matches go
+	// through the handler it returns for the route "unmatched".
+	Instrument func(route string, h http.Handler) http.Handler
 }
 
 // Server serves the ACME API.
@@ -101,9 +107,29 @@ func New(cfg Config) *Server {
 		s.replayNonceOnPost(w, r)
 		s.writeError(w, r, acme.MethodNotAllowed("method %s is not allowed on %s", r.Method, r.URL.Path))
 	}))
+	if cfg.Instrument != nil {
+		instrument(r, cfg.Instrument)
+	}
 	s.router = r
 	return s
 }
+
+// instrument wraps every route's handler, and the router's handlers of
+// unmatched requests, with wrap.
+func instrument(r *mux.Router, wrap func(route string, h http.Handler) http.Handler) {
+	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tmpl, err := route.GetPathTemplate()
+		if h := route.GetHandler(); h != nil && err == nil {
+			route.Handler(wrap(tmpl, h))
+		}
+		return nil
+	})
+	r.NotFoundHandler = wrap(unmatchedRoute, r.NotFoundHandler)
+	r.MethodNotAllowedHandler = wrap(unmatchedRoute, r.MethodNotAllowedHandler)
+}
+
+// unmatchedRoute names, for Instrument, requests no route matched.
+const unmatchedRoute = "unmatched"
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
 

@@ -104,6 +104,9 @@ type Config struct {
 	// elsewhere) turns ARI off: its leaves carry no key identifier to
 	// name them by.
 	IssuerKeyID []byte
+	// Metrics receives what only the authority knows (issuances,
+	// validation outcomes, running jobs); nil reports nothing.
+	Metrics Metrics
 }
 
 // Authority implements the ACME use cases.
@@ -156,6 +159,9 @@ func New(cfg Config) (*Authority, error) {
 	setDefault(&cfg.RetryBackoff, 250*time.Millisecond)
 	if cfg.EAB == "" {
 		cfg.EAB = EABOptional
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if cfg.ValidationWait == 0 {
 		cfg.ValidationWait = time.Second

@@ -66,6 +66,7 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		if out, err = a.performValidation(ctx, acct.ID, ch, az.Identifier, keyAuth); err != nil {
 			log.WarnContext(ctx, "validation not performed before the job's deadline; the store hands it out again",
 				"identifier", az.Identifier.Value, "type", ch.Type, "err", err)
+			a.cfg.Metrics.Validated(ch.Type, OutcomeNotPerformed)
 			if err := a.cfg.Store.Release(context.WithoutCancel(ctx), claim); err != nil {
 				log.ErrorContext(ctx, "release validation job", "err", err)
 			}
@@ -102,6 +103,7 @@ func (a *Authority) validate(ctx context.Context, claim storage.Claim, az *acme.
 		attrs = append(attrs, "problem", rc.Error.Error())
 	}
 	a.audit(ctx, "authorization.validate", attrs...)
+	a.cfg.Metrics.Validated(ch.Type, string(rec.Status))
 	return rec
 }
 

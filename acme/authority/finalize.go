@@ -130,6 +130,7 @@ func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Orde
 			attrs = append(attrs, "replaces", cert.Replaces)
 		}
 		a.audit(ctx, "certificate.issue", attrs...)
+		a.cfg.Metrics.Issued(cert.Profile)
 	}
 	return out
 }

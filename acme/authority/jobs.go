@@ -18,8 +18,10 @@ import (
 func runJob[T any](ctx context.Context, a *Authority, wait time.Duration, job func(context.Context) *T) (res *T, ok bool) {
 	out := make(chan *T, 1)
 	jobCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.JobTimeout)
+	a.cfg.Metrics.JobsRunning(1)
 	a.jobs.Go(func() {
 		defer cancel()
+		defer a.cfg.Metrics.JobsRunning(-1)
 		out <- job(jobCtx)
 	})
 	if wait <= 0 {
@@ -41,6 +43,8 @@ func runJob[T any](ctx context.Context, a *Authority, wait time.Duration, job fu
 func (a *Authority) work(ctx context.Context, claim storage.Claim) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.JobTimeout)
 	defer cancel()
+	a.cfg.Metrics.JobsRunning(1)
+	defer a.cfg.Metrics.JobsRunning(-1)
 	if id := claim.Job.OrderID; id != "" {
 		o, err := a.cfg.Store.Order(ctx, id)
 		if err != nil {

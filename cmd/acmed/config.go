@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/acmed/acmed/acme/authority"
+	"github.com/acmed/acmed/alerts"
 	"github.com/acmed/acmed/storage/redis"
 )
 
@@ -43,6 +44,15 @@ type config struct {
 	AuthzReuse     bool
 	DebugListen    string
 	ExistOK        bool // init only
+
+	// MetricsListen serves Prometheus metrics (metrics.go); AlertWebhooks
+	// receive expiry alerts, scanned for every AlertInterval (alerts.go).
+	MetricsListen string
+	AlertWebhooks stringList
+	AlertInterval time.Duration
+	// AlertCampaignGrace is how long after a campaign's window closes its
+	// certificates not yet replaced are alerted about.
+	AlertCampaignGrace time.Duration
 
 	// The admin API (admin_serve.go): off unless AdminListen is set.
 	AdminListen    string
@@ -128,6 +138,12 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.Var(&c.MinReplicas, "store-min-replicas",
 		"Redis: replicas that must confirm each acknowledged write (WAIT), or auto: every healthy replica of the master; 0 turns waiting off")
 	fs.StringVar(&c.DebugListen, "debug-listen", "", "address for Go's pprof profiles (e.g. 127.0.0.1:6060); off when empty")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address serving Prometheus metrics at /metrics over plain HTTP (e.g. 127.0.0.1:9464), never the ACME listener; off when empty")
+	fs.Var(&c.AlertWebhooks, "alert-webhook",
+		"URL receiving expiry alerts (JSON POST, README has the body): certificates past their renewal window and not replaced, campaign certificates not replaced; repeatable")
+	fs.DurationVar(&c.AlertInterval, "alert-interval", 5*time.Minute, "how often one replica looks for certificates to alert about")
+	fs.DurationVar(&c.AlertCampaignGrace, "alert-campaign-grace", time.Hour,
+		"an early-renewal campaign's certificates still not replaced this long after its window closed are alerted about")
 	fs.Var(&c.RateLimits, "rate-limit",
 		"NAME=COUNT/PERIOD changes one rate limit (NAME=COUNT for pending-authorizations-per-account, a cap), NAME=off turns one off, off turns all off; repeatable; README has the names and defaults")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -251,6 +267,17 @@ func (c config) check() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must not be negative", c.ShutdownTimeout)
+	}
+	if c.AlertInterval < time.Second {
+		return fmt.Errorf("--alert-interval %s: must be at least 1s", c.AlertInterval)
+	}
+	if c.AlertCampaignGrace < 0 {
+		return fmt.Errorf("--alert-campaign-grace %s: must not be negative", c.AlertCampaignGrace)
+	}
+	for _, u := range c.AlertWebhooks {
+		if err := alerts.CheckURL(u); err != nil {
+			return err
+		}
 	}
 	if c.ReclaimAfter < 100*time.Millisecond {
 		return fmt.Errorf("--reclaim-after %s: must be at least 100ms", c.ReclaimAfter)

@@ -64,6 +64,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err := claimCA(ctx, c, store, authorityCA); err != nil {
 		return err
 	}
+	met, store := newMetrics(c, store, log)
 
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -89,6 +90,11 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		redirects = -1 // the validator reads 0 as its default
 	}
 	limiter, _ := store.(storage.Limiter) // both backends are
+	var observe authority.Metrics
+	var instrument func(string, http.Handler) http.Handler
+	if met != nil {
+		observe, instrument = met, met.Instrument
+	}
 	auth, err := authority.New(authority.Config{
 		Store:  store,
 		Signer: authorityCA,
@@ -107,15 +113,18 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		Limiter:           limiter, // limits live in the store, shared by replicas
 		Limits:            c.RateLimits.get(),
 		EAB:               eabMode,
+		Metrics:           observe,
 	})
 	if err != nil {
 		return err
 	}
+
 	drain := &drainer{log: log}
 	handler := api.New(api.Config{
 		Authority: auth, BaseURL: base.String(), RootsPEM: authorityCA.RootPEM(), Logger: log,
 		Ready: drain.ready(store.Ping), Website: c.Website, TermsOfService: c.TermsOfService,
 		CAAIdentities: splitList(c.CAAIdentities), ExternalAccountRequired: auth.EABRequired(),
+		Instrument: instrument,
 	})
 	srv := &http.Server{
 		Handler:           drain.handler(handler),
@@ -140,6 +149,18 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 		defer stop()
 	}
+	if met != nil {
+		msrv, err := met.Serve(c.MetricsListen)
+		if err != nil {
+			return err
+		}
+		defer msrv.Stop()
+	}
+	stopAlerts, err := startAlerts(c, store, met, log)
+	if err != nil {
+		return err
+	}
+	defer stopAlerts()
 
 	// The job worker outlives the signal: it stops once no request is
 	// served any more, below.
@@ -164,6 +185,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		err = drain.stop(srv, c.DrainDelay, c.ShutdownTimeout)
 	}
 	adminSrv.stop(c.ShutdownTimeout)
+	stopAlerts()
 	log.Info("stopping: waiting for running jobs")
 	stopWorker()
 	auth.Drain()
