@@ -202,8 +202,21 @@ func (m *Metrics) Serve(addr string) (*Server, error) {
 			m.log.Error("metrics listener", "err", err)
 		}
 	}()
-	m.log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	m.log.Info("serving metrics", "url", s.URL())
 	return s, nil
+}
+
+// URL is where the metrics are served; an unspecified listen address
+// shows as localhost.
+func (s *Server) URL() string {
+	host, port, err := net.SplitHostPort(s.Addr.String())
+	if err != nil {
+		return "http://" + s.Addr.String() + "/metrics"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
 
 // Stop closes the listener; a scrape in flight is cut.

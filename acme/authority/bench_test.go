@@ -19,12 +19,20 @@ import (
 	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/challenges"
+	"github.com/acmed/acmed/metrics"
 	"github.com/acmed/acmed/storage/embedded"
 )
 
 // benchAuthority is an Authority over the embedded store and the built-in
 // CA, with its job worker running, and one account.
 func benchAuthority(b *testing.B) (*authority.Authority, *acme.Account, *embedded.Store) {
+	return benchAuthorityWith(b, false)
+}
+
+// benchAuthorityWith measured is benchAuthority with the metrics on: the
+// store measured and the authority's outcomes counted, as
+// --metrics-listen has them.
+func benchAuthorityWith(b *testing.B, measured bool) (*authority.Authority, *acme.Account, *embedded.Store) {
 	b.Helper()
 	dir := b.TempDir()
 	if err := ca.Init(dir, ca.Config{}); err != nil {
@@ -38,10 +46,15 @@ func benchAuthority(b *testing.B) (*authority.Authority, *acme.Account, *embedde
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := authority.New(authority.Config{
+	cfg := authority.Config{
 		Store: store, Signer: signer, Validator: challenges.New(challenges.Config{}),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if measured {
+		m := metrics.New(metrics.Config{Logger: cfg.Logger})
+		cfg.Store, cfg.Metrics = m.InstrumentStore(store), m
+	}
+	a, err := authority.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,8 +87,11 @@ func BenchmarkNonce(b *testing.B) {
 	}
 }
 
-func BenchmarkNewOrder(b *testing.B) {
-	a, acct, _ := benchAuthority(b)
+func BenchmarkNewOrder(b *testing.B)        { benchNewOrder(b, false) }
+func BenchmarkNewOrderMetrics(b *testing.B) { benchNewOrder(b, true) }
+
+func benchNewOrder(b *testing.B, measured bool) {
+	a, acct, _ := benchAuthorityWith(b, measured)
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
@@ -90,8 +106,11 @@ func BenchmarkNewOrder(b *testing.B) {
 
 // BenchmarkFinalize: CSR checks, the ready → processing transition, the
 // issuance job and its signature, until the order is valid.
-func BenchmarkFinalize(b *testing.B) {
-	a, acct, store := benchAuthority(b)
+func BenchmarkFinalize(b *testing.B)        { benchFinalize(b, false) }
+func BenchmarkFinalizeMetrics(b *testing.B) { benchFinalize(b, true) }
+
+func benchFinalize(b *testing.B, measured bool) {
+	a, acct, store := benchAuthorityWith(b, measured)
 	ctx := context.Background()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for b.Loop() {

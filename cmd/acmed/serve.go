@@ -149,12 +149,14 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 		defer stop()
 	}
+	metricsURL := ""
 	if met != nil {
 		msrv, err := met.Serve(c.MetricsListen)
 		if err != nil {
 			return err
 		}
 		defer msrv.Stop()
+		metricsURL = msrv.URL()
 	}
 	stopAlerts, err := startAlerts(c, store, met, log)
 	if err != nil {
@@ -173,6 +175,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 
 	if adminSrv != nil {
 		fmt.Fprintf(stdout, "admin API: %s\n", adminSrv.url)
+	}
+	if metricsURL != "" {
+		fmt.Fprintf(stdout, "metrics: %s\n", metricsURL)
 	}
 	root := filepath.Join(c.Data, "root.pem")
 	dir := base.String() + "/directory"

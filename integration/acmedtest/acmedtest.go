@@ -39,9 +39,11 @@ func Build(dir string) (string, error) {
 type Process struct {
 	Directory string // the directory URL it printed
 	AdminURL  string // the admin API's URL it printed, if serving one
-	Log       string // its stderr
-	Cmd       *exec.Cmd
-	exited    chan struct{}
+	// MetricsURL is the /metrics URL it printed, if serving metrics.
+	MetricsURL string
+	Log        string // its stderr
+	Cmd        *exec.Cmd
+	exited     chan struct{}
 }
 
 // Start runs bin with args (e.g. "serve", "--data", dir, …) and returns once
@@ -82,6 +84,9 @@ func Start(t testing.TB, bin string, args ...string) *Process {
 			// Printed before the directory line, so set before Start returns.
 			if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "admin API:"); ok {
 				p.AdminURL = strings.TrimSpace(u)
+			}
+			if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "metrics:"); ok {
+				p.MetricsURL = strings.TrimSpace(u)
 			}
 			if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "directory:"); ok {
 				found <- strings.TrimSpace(u)
