@@ -108,6 +108,11 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--store-min-replicas", "all"}, nil, "-store-min-replicas"},
 		{nil, map[string]string{"ACMED_STORE_MIN_REPLICAS": "two"}, "ACMED_STORE_MIN_REPLICAS"},
 		{nil, map[string]string{"ACMED_TLSALPN01_PORT": "abc"}, "ACMED_TLSALPN01_PORT"},
+		{[]string{"--alert-webhook", "ftp://hooks.example/x"}, nil, `--alert-webhook "ftp://hooks.example/…"`},
+		{[]string{"--alert-webhook", "hooks.example/x?token=s3cret"}, nil, `--alert-webhook "(unparsable URL)"`},
+		{nil, map[string]string{"ACMED_ALERT_WEBHOOK": "https://ok.example/a,nope"}, `--alert-webhook "(unparsable URL)"`},
+		{[]string{"--alert-interval", "10ms"}, nil, "--alert-interval 10ms"},
+		{[]string{"--alert-campaign-grace", "-1h"}, nil, "--alert-campaign-grace -1h0m0s"},
 		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "missing.yaml"},
 		{[]string{"--config", unknown}, nil, `unknown key "listn"`},
 		{[]string{"--config", broken}, nil, "broken.yaml"},
@@ -148,6 +153,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "loud"}, "--log-level"},
 		{[]string{"serve", "--data", data, "--store", "redis://127.0.0.1:1/0"}, "--store redis://127.0.0.1:1/0"},
 		{[]string{"serve", "--data", data, "--store", "redis+cluster://"}, "--store"},
+		{[]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--metrics-listen", "256.0.0.1:1"}, "--metrics-listen 256.0.0.1:1"},
 	}
 	for _, tt := range tests {
 		err := run(ctx, tt.args, &out, &out, env(nil))
