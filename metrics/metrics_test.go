@@ -18,6 +18,8 @@ import (
 	"github.com/acmed/acmed/metrics"
 	"github.com/acmed/acmed/storage"
 	"github.com/acmed/acmed/storage/embedded"
+	"github.com/acmed/acmed/storage/redis"
+	"github.com/acmed/acmed/storage/redis/redistest"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -242,5 +244,32 @@ func TestWindowLabel(t *testing.T) {
 		if got := metrics.WindowLabel(tc.d); got != tc.want {
 			t.Errorf("WindowLabel(%v) = %q, want %q", tc.d, got, tc.want)
 		}
+	}
+}
+
+// On a real Redis too, the measured store keeps the backend's methods and
+// times its operations.
+func TestInstrumentRedisStore(t *testing.T) {
+	srv := redistest.Start(t)
+	raw, err := redis.Open(t.Context(), srv.URL, redis.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	m := metrics.New(metrics.Config{Logger: quiet()})
+	s := m.InstrumentStore(raw)
+	if _, ok := s.(storage.Limiter); !ok {
+		t.Error("the measured Redis store is no storage.Limiter")
+	}
+	if _, isInv := any(raw).(storage.Inventory); isInv {
+		if _, ok := s.(storage.Inventory); !ok {
+			t.Error("the measured Redis store lost its inventory")
+		}
+	}
+	if _, err := s.Order(t.Context(), "acct.none"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Order: %v, want not found", err)
+	}
+	if got := count(t, m, "acmed_store_operation_duration_seconds", `op="order"`); got != 1 {
+		t.Errorf("order operations timed: %v, want 1", got)
 	}
 }
