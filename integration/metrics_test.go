@@ -41,6 +41,9 @@ func TestMetrics(t *testing.T) {
 	}
 
 	fams := scrape(t, s.MetricsURL)
+	// A store without an inventory (before the estate) has no estate
+	// gauges, and says so at start.
+	inventory := !strings.Contains(s.ReadLog(), "keeps no certificate inventory")
 	for _, tc := range []struct {
 		family string
 		labels map[string]string
@@ -69,6 +72,10 @@ func TestMetrics(t *testing.T) {
 		{"acmed_alerts_raised_total", map[string]string{"event": "certificate.not_renewed"}, 0},
 		{"go_goroutines", nil, -1},
 	} {
+		if !inventory && strings.HasPrefix(tc.family, "acmed_certificates") && tc.family != "acmed_certificates_issued_total" {
+			t.Logf("no inventory in this store: %s not checked", tc.family)
+			continue
+		}
 		got, ok := value(fams[tc.family], tc.labels)
 		switch {
 		case !ok:
