@@ -30,16 +30,6 @@ func (c *countingInventory) CountCertificates(ctx context.Context, now time.Time
 	return c.Inventory.CountCertificates(ctx, now, within)
 }
 
-// inventoryOf is the embedded store's inventory, once it keeps one.
-func inventoryOf(t *testing.T, s storage.Store) storage.Inventory {
-	t.Helper()
-	inv, ok := s.(storage.Inventory)
-	if !ok {
-		t.Skip("the embedded store keeps no inventory yet")
-	}
-	return inv
-}
-
 type testClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -66,7 +56,7 @@ func putCert(t *testing.T, s storage.Store, serial string, notBefore time.Time, 
 // a storm of scrapes inside the cache period costs the store one count.
 func TestEstateCached(t *testing.T) {
 	store := openStore(t)
-	inv := &countingInventory{Inventory: inventoryOf(t, store)}
+	inv := &countingInventory{Inventory: store}
 	clk := &testClock{t: time.Now().UTC()}
 	now := clk.Now()
 	putCert(t, store, "01", now.Add(-time.Hour), 90*24*time.Hour)       // valid, far from expiry
@@ -208,7 +198,7 @@ func TestDashboard(t *testing.T) {
 func servedFamilies(t *testing.T) map[string]string {
 	t.Helper()
 	store := openStore(t)
-	m := metrics.New(metrics.Config{Inventory: inventoryOf(t, store), Logger: quiet(),
+	m := metrics.New(metrics.Config{Inventory: store, Logger: quiet(),
 		Limits: []string{"new-orders-per-account"}, Profiles: []string{"mtls"}})
 	s := m.InstrumentStore(store)
 	_, _ = s.Order(context.Background(), "none")
