@@ -19,7 +19,7 @@ import (
 	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/challenges"
-	"github.com/acmed/acmed/metrics"
+	"github.com/acmed/acmed/acme/metrics"
 	"github.com/acmed/acmed/storage/embedded"
 )
 

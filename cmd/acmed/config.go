@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/acmed/acmed/acme/authority"
-	"github.com/acmed/acmed/alerts"
+	"github.com/acmed/acmed/acme/alerts"
 	"github.com/acmed/acmed/storage/redis"
 )
 

@@ -10,8 +10,8 @@ import (
 	"os"
 
 	"github.com/acmed/acmed/acme/authority"
-	"github.com/acmed/acmed/alerts"
-	"github.com/acmed/acmed/metrics"
+	"github.com/acmed/acmed/acme/alerts"
+	"github.com/acmed/acmed/acme/metrics"
 	"github.com/acmed/acmed/storage"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/acmed/acmed/acme"
-	"github.com/acmed/acmed/metrics"
+	"github.com/acmed/acmed/acme/metrics"
 	"github.com/acmed/acmed/storage"
 	"github.com/acmed/acmed/storage/embedded"
 	"github.com/acmed/acmed/storage/redis"

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/acmed/acmed/acme"
-	"github.com/acmed/acmed/alerts"
+	"github.com/acmed/acmed/acme/alerts"
 	"github.com/acmed/acmed/storage"
 	"github.com/acmed/acmed/storage/embedded"
 )

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/acmed/acmed/acme"
-	"github.com/acmed/acmed/metrics"
+	"github.com/acmed/acmed/acme/metrics"
 	"github.com/acmed/acmed/storage"
 )
 
@@ -140,7 +140,7 @@ var metricName = regexp.MustCompile(`\b(?:acmed|go|process)_[a-z0-9_]+\b`)
 // from a variable, and every panel queries metrics acmed serves; each
 // acmed metric family has a panel.
 func TestDashboard(t *testing.T) {
-	raw, err := os.ReadFile("../docs/grafana/acmed-dashboard.json")
+	raw, err := os.ReadFile("../../docs/grafana/acmed-dashboard.json")
 	if err != nil {
 		t.Fatal(err)
 	}
