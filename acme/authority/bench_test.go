@@ -17,9 +17,9 @@ import (
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/authority"
+	"github.com/acmed/acmed/acme/metrics"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/challenges"
-	"github.com/acmed/acmed/acme/metrics"
 	"github.com/acmed/acmed/storage/embedded"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/acme/alerts"
+	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/storage/redis"
 )
 

@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/acme/alerts"
+	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/acme/metrics"
 	"github.com/acmed/acmed/storage"
 )
