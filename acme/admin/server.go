@@ -5,7 +5,9 @@
 // authority's admin use cases; it holds no rules of its own.
 //
 // Each group of endpoints lives in its own file with a routes method
-// added by Server.routes: accounts.go now, EAB keys later.
+// added by Server.routes (accounts.go, eab.go, certs.go, ...); the HTML
+// dashboard (dashboard.go) is served at /admin/, behind the same
+// authentication.
 package admin
 
 import (
@@ -56,6 +58,7 @@ func (s *Server) routes(api *mux.Router) {
 	s.accountRoutes(api)
 	s.backupRoutes(api)
 	s.eabRoutes(api)
+	s.certRoutes(api)
 }
 
 // New returns the admin API; it needs an authority and at least one way
@@ -78,6 +81,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	api := s.router.PathPrefix(Prefix).Subrouter()
 	s.routes(api)
+	s.dashboardRoutes(s.router)
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, "no admin endpoint "+r.Method+" "+r.URL.Path)
 	})
@@ -171,6 +175,10 @@ func (s *Server) translate(err error) (int, string) {
 		return http.StatusBadRequest, bad.Error()
 	case errors.Is(err, authority.ErrBadRequest):
 		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, authority.ErrNoMatch):
+		return http.StatusUnprocessableEntity, err.Error()
+	case errors.Is(err, authority.ErrNoInventory):
+		return http.StatusNotImplemented, err.Error()
 	case errors.Is(err, storage.ErrNotFound):
 		return http.StatusNotFound, "not found: " + strings.TrimPrefix(err.Error(), storage.ErrNotFound.Error()+": ")
 	case errors.Is(err, storage.ErrUnavailable):

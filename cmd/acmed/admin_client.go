@@ -40,7 +40,11 @@ type adminRun func(ctx context.Context, cl *adminClient, args []string) (out any
 
 // adminCommands lists every subcommand; a new group is one line here.
 func adminCommands() []adminCommand {
-	return append(append(accountCommands(), backupCommands()...), eabCommands()...)
+	var cmds []adminCommand
+	for _, group := range [][]adminCommand{accountCommands(), backupCommands(), eabCommands(), certCommands()} {
+		cmds = append(cmds, group...)
+	}
+	return cmds
 }
 
 // adminOptions are the flags every subcommand takes.
