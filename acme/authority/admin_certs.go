@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,7 +180,12 @@ func (s RenewEarlySpec) filter(now time.Time) (storage.CertFilter, error) {
 		if err != nil {
 			return f, err
 		}
+		// A certificate an older acmed stored is keyed by the legacy form;
+		// a certificate has one key, so asking for both matches it once.
 		f.Serials = append(f.Serials, c)
+		if l := acme.LegacySerial(c); l != c {
+			f.Serials = append(f.Serials, l)
+		}
 	}
 	if len(f.Serials) == 0 && f.IssuedBefore.IsZero() && f.SANSuffix == "" && f.Profile == "" && f.Account == "" {
 		// Renewing the whole estate at once is never one missing flag away.
@@ -198,11 +204,14 @@ func (s RenewEarlySpec) filter(now time.Time) (storage.CertFilter, error) {
 }
 
 // AdminRenewEarly starts a campaign: every matching certificate that is
-// unexpired, not revoked and not replaced gets a renewal window opening
-// now and closing CampaignWindow later (the store opens a certificate's
-// window after its notBefore, which cert-manager requires), so ARI
-// clients renew at their next check. Matching nothing is ErrNoMatch and
-// records nothing.
+// unexpired, not revoked and not replaced gets the campaign's renewal
+// window, so ARI clients renew at their next check. The window opens a
+// second from now and closes CampaignWindow after now. Only certificates
+// issued before it opens are matched (notBefore < start; an x509 time has
+// whole seconds, so that is every certificate issued until now): cert-
+// manager ignores a window that does not start after notBefore, and one
+// issued since is already new. Matching nothing is ErrNoMatch and records
+// nothing.
 func (a *Authority) AdminRenewEarly(ctx context.Context, by Operator, spec RenewEarlySpec) (*acme.Campaign, error) {
 	const event = "admin.campaign.create"
 	now := a.now()
@@ -221,7 +230,10 @@ func (a *Authority) AdminRenewEarly(ctx context.Context, by Operator, spec Renew
 	}
 	c := &acme.Campaign{
 		ID: id, CreatedAt: now, CreatedBy: string(by), Filter: describeFilter(f),
-		ExplanationURL: spec.ExplanationURL, WindowStart: now, WindowEnd: now.Add(CampaignWindow),
+		ExplanationURL: spec.ExplanationURL, WindowStart: now.Add(time.Second), WindowEnd: now.Add(CampaignWindow),
+	}
+	if f.IssuedBefore.IsZero() || f.IssuedBefore.After(c.WindowStart) {
+		f.IssuedBefore = c.WindowStart
 	}
 	n, err := s.CreateCampaign(ctx, c, f)
 	if err != nil {
@@ -326,9 +338,15 @@ func describeFilter(f storage.CertFilter) string {
 	var parts []string
 	add := func(flag, v string) { parts = append(parts, "--"+flag+" "+v) }
 	const shown = 5
-	for i, s := range f.Serials {
+	var serials []string
+	for _, s := range f.Serials {
+		if c := canonical(s); !slices.Contains(serials, c) {
+			serials = append(serials, c)
+		}
+	}
+	for i, s := range serials {
 		if i == shown {
-			parts = append(parts, fmt.Sprintf("(and %d more serials)", len(f.Serials)-shown))
+			parts = append(parts, fmt.Sprintf("(and %d more serials)", len(serials)-shown))
 			break
 		}
 		add("serial", s)
