@@ -55,8 +55,9 @@ func (a *Authority) estate(ctx context.Context, event string, by Operator) (esta
 type CertView struct {
 	Cert   *acme.Certificate
 	Status acme.CertStatus
-	// WindowStart and WindowEnd are its renewal window (a campaign's,
-	// when one moved it).
+	// WindowStart and WindowEnd are its renewal window as ARI clients are
+	// told it (acme.Certificate.SuggestedWindow: a campaign's, when one
+	// moved it).
 	WindowStart, WindowEnd time.Time
 	// The serials in the canonical form (acme.SerialHex): an older acmed
 	// stored them without leading zeros.
@@ -66,7 +67,7 @@ type CertView struct {
 func certView(c *acme.Certificate, now time.Time) CertView {
 	v := CertView{Cert: c, Status: c.Status(now), Serial: canonical(c.Serial),
 		ReplacedBy: canonical(c.ReplacedBy), Replaces: canonical(c.Replaces)}
-	v.WindowStart, v.WindowEnd = c.RenewalWindow()
+	v.WindowStart, v.WindowEnd = c.SuggestedWindow(now)
 	return v
 }
 
@@ -145,10 +146,7 @@ func (a *Authority) AdminCertificate(ctx context.Context, by Operator, serial st
 	if err != nil {
 		return CertView{}, err
 	}
-	c, err := a.cfg.Store.Certificate(ctx, s)
-	if errors.Is(err, storage.ErrNotFound) && acme.LegacySerial(s) != s {
-		c, err = a.cfg.Store.Certificate(ctx, acme.LegacySerial(s))
-	}
+	c, err := a.certificateBySerial(ctx, s)
 	if errors.Is(err, storage.ErrNotFound) {
 		return CertView{}, fmt.Errorf("%w: certificate %s", storage.ErrNotFound, s)
 	}

@@ -153,7 +153,7 @@ func TestAdminCertificateShow(t *testing.T) {
 		if v.Serial != "0a01" || v.Status != acme.CertValid || v.Cert.AccountID != "acct-1" {
 			t.Fatalf("%q: %+v", in, v)
 		}
-		start, end := es.certs["expiring"].RenewalWindow()
+		start, end := es.certs["expiring"].SuggestedWindow(es.now)
 		if !v.WindowStart.Equal(start) || !v.WindowEnd.Equal(end) {
 			t.Fatalf("%q: window %v-%v; want %v-%v", in, v.WindowStart, v.WindowEnd, start, end)
 		}
