@@ -14,7 +14,7 @@ import (
 // whole or not at all. Guards (cmp, new) are all checked before anything
 // is written, so a failed guard leaves every key as it was.
 //
-//	KEYS      one per operation, in order
+//	KEYS      one per operation, in order (inv takes invKeyCount)
 //	ARGV      per operation its name, then its arguments:
 //	  cmp  expected           guard: the key holds these bytes (-1 if it is
 //	                          missing, 0 if it holds others)
@@ -28,17 +28,22 @@ import (
 //	  ack  group id           acknowledge and delete a stream entry
 //	  lim  count period cost now
 //	                          storage.GCRASpend on a rate limit key (µs)
+//	  inv  see invArgs        put a certificate into the inventory, or
+//	                          update its entry (luaInventory)
 //
 // It returns {1, claimed entry ID or ""} when it wrote, else the number of
 // the failed guard.
-var applyScript = goredis.NewScript(luaExtend + luaReindex + luaGCRA + `
-local arity = {cmp = 1, new = 0, set = 2, ext = 1, idx = 3, enq = 4, ack = 2, lim = 4}
-local ops, a = {}, 1
+var applyScript = goredis.NewScript(luaExtend + luaReindex + luaGCRA + luaInventory + `
+local arity = {cmp = 1, new = 0, set = 2, ext = 1, idx = 3, enq = 4, ack = 2, lim = 4, inv = INV_ARGS}
+local keyn = {inv = INV_KEYS}
+local ops, a, k = {}, 1, 1
 while a <= #ARGV do
-  local n = arity[ARGV[a]]
-  if not n then return redis.error_reply('apply: unknown operation ' .. ARGV[a]) end
-  ops[#ops + 1] = {ARGV[a], KEYS[#ops + 1], a + 1}
+  local name = ARGV[a]
+  local n = arity[name]
+  if not n then return redis.error_reply('apply: unknown operation ' .. name) end
+  ops[#ops + 1] = {name, KEYS[k], a + 1, k}
   a = a + 1 + n
+  k = k + (keyn[name] or 1)
 end
 for _, op in ipairs(ops) do
   local name, key, i = op[1], op[2], op[3]
@@ -99,6 +104,8 @@ for _, op in ipairs(ops) do
     else
       redis.call('DEL', key)
     end
+  elseif name == 'inv' then
+    inv_op(invkeys(op[4]), i)
   end
 end
 return {1, claimed}
@@ -109,6 +116,7 @@ type plan struct{ ops []planOp }
 
 type planOp struct {
 	name, key string
+	more      []string // further keys, in key's slot (inv)
 	args      []any
 }
 
@@ -119,7 +127,7 @@ func (p *plan) add(op, key string, args ...any) {
 // script lays p out as applyScript reads it.
 func (p plan) script() (keys []string, args []any) {
 	for _, op := range p.ops {
-		keys = append(keys, op.key)
+		keys = append(append(keys, op.key), op.more...)
 		args = append(append(args, op.name), op.args...)
 	}
 	return keys, args

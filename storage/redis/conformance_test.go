@@ -40,6 +40,27 @@ func conformance(t *testing.T, url string) {
 	})
 }
 
+// The estate (issue 15): inventory, campaigns, leases and alerts.
+func TestEstateConformance(t *testing.T) {
+	estateConformance(t, redistest.Start(t).URL)
+}
+
+func TestClusterEstateConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	estateConformance(t, redistest.StartCluster(t).URL)
+}
+
+func estateConformance(t *testing.T, url string) {
+	c := client(t, url)
+	storagetest.RunEstate(t, func(t *testing.T) storagetest.EstateStore {
+		flush(t, c)
+		t.Cleanup(func() { checkTTLs(t, c) })
+		return open(t, url, redis.Config{})
+	})
+}
+
 func TestBackendConformance(t *testing.T) {
 	backendConformance(t, redistest.Start(t).URL)
 }
@@ -62,7 +83,7 @@ func TestClusterBackendConformance(t *testing.T) {
 // policy); what is trusted is Redis deleting a key when its TTL runs out.
 func backendConformance(t *testing.T, url string) {
 	c := client(t, url)
-	storagetest.RunBackend(t, storagetest.Backend{
+	b := storagetest.Backend{
 		Open: func(t *testing.T, now func() time.Time, r storage.Retention) storage.Store {
 			flush(t, c)
 			t.Cleanup(func() { checkTTLs(t, c) })
@@ -74,7 +95,9 @@ func backendConformance(t *testing.T, url string) {
 		Reopen: func(t *testing.T, _ storage.Store) storage.Store {
 			return open(t, url, redis.Config{ReclaimAfter: time.Millisecond})
 		},
-	})
+	}
+	storagetest.RunBackend(t, b)
+	storagetest.RunEstateBackend(t, b)
 }
 
 // expireKeys deletes every key whose TTL has at most elapsed left.

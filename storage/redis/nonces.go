@@ -59,17 +59,21 @@ func (s *Store) ConsumeNonce(ctx context.Context, nonce string, expires time.Tim
 }
 
 // ConsumeNonceForAccount adds to ConsumeNonce's pipeline the GETs of the
-// account and of the resources look names.
+// account and of the resources look names (a certificate with its
+// inventory entry, see Certificate).
 func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce string, expires time.Time, accountID string, look storage.Lookup) (storage.Found, error) {
 	var found storage.Found
 	var spend *goredis.BoolCmd
-	var acct, order, authz, cert *goredis.StringCmd
+	var acct, order, authz, cert, entry *goredis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		spend = s.queueSpend(ctx, p, nonce, expires)
 		acct = p.Get(ctx, accountKey(accountID))
 		order = lookupGet(ctx, p, look.OrderID, orderKey)
 		authz = lookupGet(ctx, p, look.AuthzID, authzKey)
 		cert = lookupGet(ctx, p, look.Serial, certKey)
+		if look.Serial != "" {
+			entry = p.HGet(ctx, invKey("meta"), look.Serial)
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
@@ -89,6 +93,9 @@ func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce string, expire
 	}
 	if found.Certificate, err = lookupDecode(ctx, cert, certs, look.Serial); err != nil {
 		return found, err
+	}
+	if found.Certificate != nil {
+		overlay(found.Certificate, entry.Val())
 	}
 	found.NonceOK = spent(spend)
 	return found, nil

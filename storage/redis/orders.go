@@ -59,10 +59,11 @@ func (s *Store) Order(ctx context.Context, id string) (*acme.Order, error) {
 
 // UpdateOrder also lengthens the TTL of the order's authorizations to its
 // own, so a finished order kept for Retention can still be rendered. A
-// certificate stored with it shares the script on a single server; on a
-// Cluster it lives in another slot and is stored first, and removed again
-// if the order is not written after all, so no order is ever valid without
-// its certificate.
+// certificate stored with it shares the script on a single server, with
+// its inventory entry; on a Cluster it lives in another slot and is stored
+// first (PutCertificate: record, then inventory), and removed again, from
+// the inventory too, if the order is not written after all, so no order
+// is ever valid without its certificate.
 func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(*acme.Order) error, opts ...storage.Option) (*acme.Order, error) {
 	o := storage.Apply(opts)
 	var cert []byte
@@ -95,6 +96,7 @@ func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(*acme.Order)
 		p.set(orderKey(id), next, ttl)
 		if cert != nil && !separate {
 			p.set(certKey(o.Certificate.Serial), cert, certTTL)
+			s.invOp(&p, o.Certificate, "add")
 		}
 		// Best effort on a Cluster, like any TTL: the order is written.
 		for _, a := range cur.AuthzIDs {
@@ -103,7 +105,11 @@ func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(*acme.Order)
 		return p, nil
 	})
 	if separate && (err != nil || !wrote) {
-		_, _ = runCAS(context.WithoutCancel(ctx), s, delIfScript, "undo certificate", []string{certKey(o.Certificate.Serial)}, cert)
+		ctx := context.WithoutCancel(ctx)
+		c := o.Certificate
+		if n, _ := runCAS(ctx, s, delIfScript, "undo certificate", []string{certKey(c.Serial)}, cert); n == 1 {
+			_ = s.invDrop(ctx, c.AccountID, c.Profile, true, c.Serial)
+		}
 	}
 	return out, err
 }
