@@ -126,7 +126,7 @@ func (s *Store) QueueAlert(ctx context.Context, a acme.Alert, urls []string) (bo
 	if now := s.now(); until.Before(now) {
 		until = now
 	}
-	ttl := s.ttlUntil(until.Add(s.keep.Finished))
+	ttl := s.ttlUntil(until.Add(s.retention()))
 	keys := []string{alertSentKey(a.Event, a.Serial), alertDueKey}
 	args := []any{ttl, a.DetectedAt.UnixMilli(), nsOf(a.DetectedAt), raw}
 	for _, u := range urls {

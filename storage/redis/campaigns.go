@@ -66,8 +66,8 @@ func (s *Store) CreateCampaign(ctx context.Context, c *acme.Campaign, f storage.
 	if len(serials) == 0 {
 		return 0, nil
 	}
-	ttl := s.ttlUntil(time.UnixMilli(last).Add(s.keep.Finished))
-	ttl = max(ttl, s.ttlUntil(s.now().Add(s.keep.Finished)))
+	ttl := s.ttlUntil(time.UnixMilli(last).Add(s.retention()))
+	ttl = max(ttl, s.ttlUntil(s.now().Add(s.retention())))
 	seq, err := s.evalDurably(ctx, campCreateScript, []string{campaignKey(c.ID), campaignListKey, invKey("stats")},
 		c.ID, nsString(c.CreatedAt), ms(c.CreatedAt), c.CreatedBy, c.Filter, c.ExplanationURL,
 		nsString(c.WindowStart), nsString(c.WindowEnd), ttl).Int64()

@@ -41,6 +41,17 @@ func writes(s *redis.Store, n int) map[string]func(context.Context) error {
 		"PutCertificate": func(ctx context.Context) error {
 			return s.PutCertificate(ctx, &acme.Certificate{Serial: "s" + acct, AccountID: acct, NotAfter: time.Now().Add(time.Hour)})
 		},
+		// The estate's: a lease a failover dropped would let two replicas
+		// alert, an alert queued or delivered and then dropped would be
+		// lost or sent twice.
+		"TryLease": func(ctx context.Context) error {
+			_, err := s.TryLease(ctx, "lease"+acct, "holder", time.Minute)
+			return err
+		},
+		"QueueAlert": func(ctx context.Context) error {
+			_, err := s.QueueAlert(ctx, acme.Alert{Event: acme.AlertNotRenewed, Serial: "s" + acct, NotAfter: time.Now().Add(time.Hour)}, []string{"https://hook.example"})
+			return err
+		},
 	}
 }
 

@@ -92,7 +92,12 @@ func packIDs(ids []acme.Identifier) string {
 
 // cutoff is the notAfter at or before which a certificate's record is
 // gone (Retention): its index entries go too.
-func (s *Store) cutoff() time.Time { return s.now().Add(-s.keep.Finished) }
+func (s *Store) cutoff() time.Time { return s.now().Add(-s.retention()) }
+
+// retention is how long a certificate is kept after notAfter.
+func (s *Store) retention() time.Duration {
+	return s.keep.CertificateUntil(&acme.Certificate{}).Sub(time.Time{})
+}
 
 // invOp adds to p the inventory operation for c: "add" when it is stored,
 // "update" when it changes (revocation).
