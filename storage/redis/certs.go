@@ -86,9 +86,9 @@ func (s *Store) readCert(ctx context.Context, serial string) (raw []byte, entry 
 // UpdateCertificate is the compare-and-set loop of update, for a record
 // fn sees with its inventory entry merged in. What fn leaves of the
 // merged fields stays in the entry, not the record, so an update that
-// changes nothing else writes nothing. A change of Revoked updates the
-// inventory in the same script (on a Cluster, a step after); a record the
-// inventory lacks (stored by an older acmed) enters it then.
+// changes nothing else writes nothing. The write updates the inventory
+// (revocation) in the same script (on a Cluster, a step after); a record
+// the inventory lacks (stored by an older acmed) enters it then.
 func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error) {
 	for range maxTries {
 		raw, entry, err := s.readCert(ctx, serial)
@@ -123,9 +123,9 @@ func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*a
 		var p plan
 		p.compare(certKey(serial), raw)
 		p.set(certKey(serial), next, s.ttlCert(&rec))
-		if entry == "" || rec.Revoked != cur.Revoked {
-			s.invOp(&p, &rec, "update")
-		}
+		// Always, though only revocation changes an entry: it also mends
+		// one a Cluster's second step failed to update last time.
+		s.invOp(&p, &rec, "update")
 		res, err := s.run(ctx, "update certificate", p)
 		switch {
 		case err != nil:

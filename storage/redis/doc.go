@@ -52,6 +52,18 @@
 //	acmed:{jobs}                                  stream  an earlier acmed's jobs, reclaimed, never added to  none
 //	acmed:{a:ACCOUNT}:limit:NAME                  string  a rate limit's theoretical arrival time (µs)  until that time
 //	acmed:{l:NAME}                                string  the same, for a limit of no account (an IP, a name set)  until that time
+//	acmed:{inv}:meta                              hash    serial -> inventory entry (luaInventory)  these {inv} keys: that of their longest-kept certificate; entries trimmed by notAfter
+//	acmed:{inv}:exp, :revoked                     zset    serials by notAfter (ms): all, revoked
+//	acmed:{inv}:acct:ACCOUNT, :prof:PROFILE       zset    serials by notAfter, of an account, of a profile
+//	acmed:{inv}:names                             zset    reversed DNS names and IP addresses, NUL, serial (lexical)
+//	acmed:{inv}:win, :due                         zset    unrevoked, unreplaced serials by window start; those whose window started, by notAfter
+//	acmed:{inv}:latest                            hash    account and identifier set -> latest serial (replacement)
+//	acmed:{inv}:stats                             hash    promotion position of due, longest lifetime, campaign sequence
+//	acmed:{inv}:campcerts                         zset    "SEQ:SERIAL" of campaigns' pending members, by campaign and notAfter
+//	acmed:{inv}:camp:ID, acmed:{inv}:camps        hash, zset  a campaign; campaign IDs by creation  Retention after its last member's notAfter
+//	acmed:lease:NAME                              string  the holder of a lease  the lease's
+//	acmed:{alerts}:sent:EVENT:SERIAL              string  "1": the alert was queued  Retention after the certificate's notAfter
+//	acmed:{alerts}:d:ID, acmed:{alerts}:due       hash, zset  a delivery (URL, alert, attempts, due); deliveries by due time  the same
 //
 // N runs from 0 to 15: a job goes to the stream picked by an FNV-1a hash
 // of its order's or authorization's ID, so a Cluster spreads job traffic
@@ -65,6 +77,17 @@
 // TTLs are relative to Config.Now (PEXPIRE, not PEXPIREAT), so a store on a
 // test clock keeps keys as long as that clock says; a time already past
 // still gets one minute, so a write can be read back.
+//
+// The inventory (inventory.go, inventory_lua.go) is one hash tag, so one
+// script keeps all of a certificate's index entries in step: on a single
+// server the script that stores the certificate (PutCertificate, and
+// UpdateOrder with WithCertificate, whose round trips do not change); on
+// a Cluster a second step in the {inv} slot once the record is written.
+// What the store learns of a certificate after storing it (what replaced
+// it, a campaign's window) is written to its inventory entry only and
+// merged into every read of the record. Every query reads one index
+// from a position, a bounded number of entries per script call, never
+// the estate: see invQueryScript.
 //
 // Records are in storage/record's binary form (those an earlier acmed
 // wrote as JSON still read, and are rewritten when next changed).

@@ -272,7 +272,9 @@ func (s *Store) ListCertificates(ctx context.Context, f storage.CertFilter, curs
 			return nil, "", err
 		}
 		if len(gone) > 0 {
-			_ = s.invDrop(ctx, "", "", false, gone...) // tidying; the records are gone either way
+			// Tidying, and no client's write: no WAIT. The records are gone
+			// either way.
+			_ = invDropScript.Run(ctx, s.rdb, invKeys("", ""), dropArgs(false, gone)...).Err()
 		}
 		for i, c := range certs {
 			if c != nil {
@@ -329,15 +331,23 @@ func (s *Store) readCerts(ctx context.Context, found []invMatch) ([]*acme.Certif
 // invDrop drops serials from the inventory (invDropScript); account and
 // profile, when known, let it drop their entries there too.
 func (s *Store) invDrop(ctx context.Context, account, profile string, unreplace bool, serials ...string) error {
-	args := make([]any, 0, len(serials)+1)
-	args = append(args, map[bool]string{true: "1", false: ""}[unreplace])
-	for _, serial := range serials {
-		args = append(args, serial)
-	}
-	if _, err := s.evalDurably(ctx, invDropScript, invKeys(account, profile), args...).Result(); err != nil {
+	if _, err := s.evalDurably(ctx, invDropScript, invKeys(account, profile), dropArgs(unreplace, serials)...).Result(); err != nil {
 		return fail(ctx, "drop from inventory", err)
 	}
 	return nil
+}
+
+func dropArgs(unreplace bool, serials []string) []any {
+	args := make([]any, 0, len(serials)+1)
+	if unreplace {
+		args = append(args, "1")
+	} else {
+		args = append(args, "")
+	}
+	for _, serial := range serials {
+		args = append(args, serial)
+	}
+	return args
 }
 
 // CountCertificates answers from index counts (ZCOUNT, logarithmic in
