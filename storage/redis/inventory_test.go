@@ -253,3 +253,71 @@ func TestClusterIssuanceUndone(t *testing.T) {
 		t.Errorf("after a real replacement: %s", got)
 	}
 }
+
+// TestInventoryPromotionInChunks: a campaign gives thousands of
+// certificates one window start; the query after it opens promotes them
+// into the not-renewed set over several calls, resuming within that one
+// score, and lists and counts each exactly once.
+func TestInventoryPromotionInChunks(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv.URL)
+	flush(t, c)
+	s := open(t, srv.URL, redis.Config{})
+	ctx := t.Context()
+	now := time.Now().Truncate(time.Second)
+	const n = 5000 // more than two of a script call's budget
+	putMany(t, s, 0, n, 16, now, []byte("chain"))
+	camp := &acme.Campaign{ID: "all", CreatedAt: now, WindowStart: now.Add(time.Hour), WindowEnd: now.Add(time.Hour + time.Minute)}
+	matched, err := s.CreateCampaign(ctx, camp, storage.CertFilter{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if matched < 4000 {
+		t.Fatalf("the campaign matched %d", matched)
+	}
+	counts, err := s.CountCertificates(ctx, now.Add(time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.NotRenewed != 0 {
+		t.Errorf("not renewed before the campaign's window: %d, want 0", counts.NotRenewed)
+	}
+	at := now.Add(time.Hour + time.Second)
+	want := 0 // those still unexpired then
+	for i := range n {
+		if estateCert(i, now, nil).NotAfter.After(at) {
+			want++
+		}
+	}
+	seen := map[string]bool{}
+	for cursor := ""; ; {
+		page, next, err := s.ListCertificates(ctx, storage.CertFilter{Now: at, NotRenewed: true}, cursor, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cert := range page {
+			if seen[cert.Serial] || cert.CampaignID != "all" {
+				t.Fatalf("%s listed twice, or not in the campaign (%q)", cert.Serial, cert.CampaignID)
+			}
+			seen[cert.Serial] = true
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != want {
+		t.Errorf("listed %d not renewed, want %d", len(seen), want)
+	}
+	counts, err = s.CountCertificates(ctx, at, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.NotRenewed != int64(want) {
+		t.Errorf("counted %d not renewed, want %d", counts.NotRenewed, want)
+	}
+	_, _, pending, err := s.CampaignPending(ctx, "all", "", 10)
+	if err != nil || pending != matched {
+		t.Errorf("CampaignPending: %d, %v; want %d", pending, err, matched)
+	}
+}
