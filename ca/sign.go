@@ -46,6 +46,10 @@ type Request struct {
 	// URIs are URI SANs (the SPIFFE ID of an X509-SVID); each must be
 	// absolute (RFC 5280 §4.2.1.6).
 	URIs []*url.URL
+	// CRLDistributionPoints and OCSPServer are the URLs relying parties
+	// check revocation at (RFC 5280 §4.2.1.13, §4.2.2.1); nil: none.
+	CRLDistributionPoints []string
+	OCSPServer            []string
 }
 
 // Issued is a signed certificate with its chain.
@@ -125,6 +129,8 @@ func (l *Local) leafTemplate(req Request) (*x509.Certificate, error) {
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPAddresses,
 		URIs:                  req.URIs,
+		CRLDistributionPoints: req.CRLDistributionPoints,
+		OCSPServer:            req.OCSPServer,
 		SubjectKeyId:          skid,
 		AuthorityKeyId:        l.intermediate.SubjectKeyId,
 	}, nil
