@@ -1,11 +1,8 @@
 package interop
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,23 +19,11 @@ type eabKey struct {
 // through `acmed admin eab create` with args.
 func newEABEnv(t *testing.T, args ...string) (*env, eabKey) {
 	t.Helper()
-	token := filepath.Join(t.TempDir(), "admin.token")
-	if err := os.WriteFile(token, []byte("eab-interop-token-0123456789abcdef"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	e := newEnv(t, "--eab", "required", "--admin-listen", adminAddr, "--admin-token-file", token)
-	ctx, cancel := context.WithTimeout(t.Context(), clientTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, acmedBinary, append([]string{"admin", "eab", "create", "--json", "--data", e.acmed.data}, args...)...)
-	cmd.Env = append(os.Environ(), "ACMED_ADMIN_URL=https://"+adminAddr, "ACMED_ADMIN_TOKEN_FILE="+token)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("acmed admin eab create: %v: %s", err, out)
-	}
+	e, adm := newAdminEnv(t, "--eab", "required")
 	var k eabKey
-	if err := json.Unmarshal(out, &k); err != nil || k.KID == "" || k.HMAC == "" {
-		t.Fatalf("acmed admin eab create printed %q: %v", out, err)
+	adm.run(t, &k, append([]string{"eab", "create"}, args...)...)
+	if k.KID == "" || k.HMAC == "" {
+		t.Fatalf("acmed admin eab create printed %+v: want a kid and an hmac", k)
 	}
 	return e, k
 }
