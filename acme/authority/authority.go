@@ -107,6 +107,9 @@ type Config struct {
 	// Metrics receives what only the authority knows (issuances,
 	// validation outcomes, running jobs); nil reports nothing.
 	Metrics Metrics
+	// OCSPServer is the OCSP responder URL certificates carry in their
+	// authority information access (--ocsp); nil: none.
+	OCSPServer []string
 }
 
 // Authority implements the ACME use cases.
