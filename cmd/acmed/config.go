@@ -83,6 +83,13 @@ type config struct {
 	// profiles: section (profiles.go).
 	DefaultProfile string
 	Profiles       []namedSpec
+
+	// OCSP serves an OCSP responder and puts its URL in certificates
+	// (ocsp.go).
+	OCSP          bool
+	OCSPBaseURL   string
+	OCSPValidity  time.Duration
+	OCSPDelegated bool
 }
 
 // stringList is a repeatable flag; one value may also list several,
@@ -154,6 +161,10 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 		"on SIGTERM/SIGINT, answer /readyz with 503 this long, still serving, before refusing new connections; at least a balancer's check interval × its failure threshold")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
 		"after the drain delay, how long requests in flight may take to finish before their connections are closed")
+	fs.BoolVar(&c.OCSP, "ocsp", false, "serve an OCSP responder (RFC 6960) at /ocsp, GET and POST, and put its URL in every certificate issued")
+	fs.StringVar(&c.OCSPBaseURL, "ocsp-base-url", "", "--ocsp: base URL relying parties reach /ocsp at, put in certificates (e.g. http://ocsp.example.com; default --external-url)")
+	fs.DurationVar(&c.OCSPValidity, "ocsp-validity", 4*time.Hour, "--ocsp: nextUpdate - thisUpdate of each answer: how long relying parties and HTTP caches may keep it")
+	fs.BoolVar(&c.OCSPDelegated, "ocsp-delegated", false, "--ocsp: sign answers with a short-lived responder certificate (id-kp-OCSPSigning) each replica gets from the CA, not with the CA key itself")
 	return fs
 }
 
@@ -310,6 +321,9 @@ func (c config) check() error {
 	}
 	if c.Data == "" {
 		return errors.New("--data: must not be empty")
+	}
+	if err := c.checkOCSP(); err != nil {
+		return err
 	}
 	if c.AdminListen != "" && c.AdminTokenFile == "" && c.AdminClientCA == "" {
 		return errors.New("--admin-listen: needs --admin-token-file or --admin-client-ca, or anyone who reaches it could act as an operator")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/acmed/acmed/acme/api"
 	"github.com/acmed/acmed/acme/authority"
+	"github.com/acmed/acmed/acme/responder"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/challenges"
 	"github.com/acmed/acmed/storage"
@@ -114,7 +115,14 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		Limits:            c.RateLimits.get(),
 		EAB:               eabMode,
 		Metrics:           observe,
+		OCSPServer:        ocspServer(c, base),
 	})
+	if err != nil {
+		return err
+	}
+	// The OCSP responder (nil without --ocsp); a plain-HTTP listener
+	// for relying parties mounts it as well, with responder.Route.
+	ocspHandler, err := newOCSP(c, authorityCA, auth, instrument, log)
 	if err != nil {
 		return err
 	}
@@ -126,8 +134,12 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		CAAIdentities: splitList(c.CAAIdentities), ExternalAccountRequired: auth.EABRequired(),
 		Instrument: instrument,
 	})
+	var acmeHandler http.Handler = handler
+	if ocspHandler != nil {
+		acmeHandler = responder.Route(ocspHandler, handler)
+	}
 	srv := &http.Server{
-		Handler:           drain.handler(handler),
+		Handler:           drain.handler(acmeHandler),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
