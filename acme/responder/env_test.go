@@ -45,7 +45,7 @@ func (c *clock) Add(d time.Duration) {
 // env is a responder over HTTP on loopback, answering from a real
 // authority over the embedded store, for the built-in CA.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	url   string // the responder's URL (…/ocsp)
 	ca    *ca.Local
 	auth  *authority.Authority
@@ -55,7 +55,7 @@ type env struct {
 
 // newEnv starts a responder; tune, if given, changes its Config (the
 // Signer is the CA itself unless tune sets another).
-func newEnv(t *testing.T, tune ...func(*responder.Config, *ca.Local)) *env {
+func newEnv(t testing.TB, tune ...func(*responder.Config, *ca.Local)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	if err := ca.Init(dir, ca.Config{}); err != nil {
@@ -140,7 +140,7 @@ func (e *env) revoke(l leaf, reason int) {
 }
 
 // request is the DER OCSP request for cert, naming the issuer with hash.
-func request(t *testing.T, cert, issuer *x509.Certificate, hash crypto.Hash) []byte {
+func request(t testing.TB, cert, issuer *x509.Certificate, hash crypto.Hash) []byte {
 	t.Helper()
 	der, err := ocsp.CreateRequest(cert, issuer, &ocsp.RequestOptions{Hash: hash})
 	if err != nil {
