@@ -120,8 +120,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The OCSP responder (nil without --ocsp); a plain-HTTP listener
-	// for relying parties mounts it as well, with responder.Route.
+	// The OCSP responder (nil without --ocsp), mounted on the ACME
+	// listener below; the plain-HTTP listener for relying parties
+	// (--crl-listen) mounts it the same way: responder.Route(ocspHandler, …).
 	ocspHandler, err := newOCSP(c, authorityCA, auth, instrument, log)
 	if err != nil {
 		return err
