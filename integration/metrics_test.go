@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,9 +14,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	goredis "github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/acme"
 
 	"github.com/acmed/acmed/challenges/challengetest"
+	"github.com/acmed/acmed/storage/redis"
+	"github.com/acmed/acmed/storage/redis/redistest"
 )
 
 // TestMetrics scrapes a real acmed's --metrics-listen after an issuance
@@ -63,6 +68,8 @@ func TestMetrics(t *testing.T) {
 		{"acmed_store_operation_duration_seconds", map[string]string{"op": "consume_nonce_for_account"}, -1},
 		{"acmed_store_errors_total", map[string]string{"op": "create_order"}, 0},
 		{"acmed_jobs_running", nil, 0},
+		{"acmed_jobs_pending", nil, 0}, // the issuance finished its jobs
+		{"acmed_jobs_oldest_age_seconds", nil, 0},
 		{"acmed_certificates", map[string]string{"status": "valid"}, 1},
 		{"acmed_certificates", map[string]string{"status": "revoked"}, 0},
 		{"acmed_certificates_expiring", map[string]string{"within": "24h"}, 0},
@@ -91,6 +98,57 @@ func TestMetrics(t *testing.T) {
 			if l.GetName() == "route" && l.GetValue() != "unmatched" && !knownRoute(l.GetValue()) {
 				t.Errorf("route label %q is not a route template", l.GetValue())
 			}
+		}
+	}
+}
+
+// TestMetricsJobsPendingRedis: an acmed on Redis serves the queue's
+// length and its oldest job's age from the streams. The job is one an
+// earlier acmed left in its single stream, never read by a group, dated
+// 1s after the epoch: no replica takes it, so it stays until the test
+// deletes it.
+func TestMetricsJobsPendingRedis(t *testing.T) {
+	r := redistest.Start(t)
+	if r.Dir == "" {
+		t.Skip("REDIS_URL is shared: its job streams are not this test's alone")
+	}
+	opts, err := redis.ParseURL(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := goredis.NewUniversalClient(opts)
+	t.Cleanup(func() { _ = rc.Close() })
+	ctx := t.Context()
+	data := filepath.Join(t.TempDir(), "ca")
+	if out, err := exec.Command(acmedBinary, "init", "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("acmed init: %v: %s", err, out)
+	}
+	s := startAcmed(t, data, "--store", r.URL, "--metrics-listen", "127.0.0.1:0")
+	if s.MetricsURL == "" {
+		t.Fatal("acmed printed no metrics URL")
+	}
+	const legacy = "acmed:{jobs}"
+	if err := rc.XAdd(ctx, &goredis.XAddArgs{Stream: legacy, ID: "1000-0", Values: []any{"job", `{"OrderID":"acct1.old"}`}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fams := scrape(t, s.MetricsURL)
+	if n, ok := value(fams["acmed_jobs_pending"], nil); !ok || n != 1 {
+		t.Errorf("acmed_jobs_pending = %v (served: %v), want 1", n, ok)
+	}
+	// Older than the 55 years since 1970-01-01T00:00:01Z: the entry's
+	// ID, not when the test added it.
+	const years55 = 55 * 365 * 24 * 3600
+	if age, ok := value(fams["acmed_jobs_oldest_age_seconds"], nil); !ok || age < years55 {
+		t.Errorf("acmed_jobs_oldest_age_seconds = %v (served: %v), want the entry ID's age, over %v", age, ok, float64(years55))
+	}
+
+	if err := rc.XDel(ctx, legacy, "1000-0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	fams = scrape(t, s.MetricsURL)
+	for _, fam := range []string{"acmed_jobs_pending", "acmed_jobs_oldest_age_seconds"} {
+		if v, ok := value(fams[fam], nil); !ok || v != 0 {
+			t.Errorf("%s = %v (served: %v) once the job is gone, want 0", fam, v, ok)
 		}
 	}
 }

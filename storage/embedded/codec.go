@@ -200,7 +200,7 @@ func write[T any](tx *bolt.Tx, now func() time.Time, r resource[T], key string, 
 	if opts.Queue == nil {
 		return 0, nil
 	}
-	return queueJob(tx, *opts.Queue)
+	return queueJob(tx, *opts.Queue, now())
 }
 
 // seqKey encodes a bucket sequence big-endian so keys sort in the order

@@ -8,16 +8,26 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/acmed/acmed/storage"
 )
 
-// queueJob stores j under the bucket's next sequence, which is the claim's
-// ID, and returns that sequence. It is never 0.
-func queueJob(tx *bolt.Tx, j storage.Job) (uint64, error) {
-	raw, err := json.Marshal(j)
+// jobRecord is a job as the bucket stores it: the job, and when it was
+// queued (by the store's clock) for PendingJobs. Records written before
+// the time was kept have none and decode with a zero Queued; an older
+// acmed reading a newer record ignores the field.
+type jobRecord struct {
+	storage.Job
+	Queued time.Time `json:",omitzero"`
+}
+
+// queueJob stores j, queued at now, under the bucket's next sequence,
+// which is the claim's ID, and returns that sequence. It is never 0.
+func queueJob(tx *bolt.Tx, j storage.Job, now time.Time) (uint64, error) {
+	raw, err := json.Marshal(jobRecord{Job: j, Queued: now})
 	if err != nil {
 		return 0, fmt.Errorf("embedded store: encode job: %w", err)
 	}
@@ -43,6 +53,40 @@ func finishJob(tx *bolt.Tx, c storage.Claim) error {
 		return fmt.Errorf("embedded store: finish job: claim ID %q is not one this store hands out", c.ID)
 	}
 	return tx.Bucket([]byte(bucketJobs)).Delete(seqKey(seq))
+}
+
+// PendingJobs reports the job records in the file and when the oldest
+// was queued, for acmed_jobs_pending and acmed_jobs_oldest_age_seconds.
+// Every unfinished job has a record (held, released or left by an
+// earlier run), and records are keyed by sequence, so the first is the
+// oldest. The count is the bucket's key count, which bbolt sums from its
+// pages' headers, never reading a record. A first record written before
+// the queue time was kept has none: oldest is then zero, which the metric
+// shows as age 0, until that job is finished.
+func (s *Store) PendingJobs(ctx context.Context) (pending int64, oldest time.Time, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, time.Time{}, err
+	}
+	err = protect(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte(bucketJobs))
+			pending = int64(b.Stats().KeyN)
+			k, v := b.Cursor().First()
+			if k == nil {
+				return nil
+			}
+			var r jobRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("embedded store: decode job %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			oldest = r.Queued
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return pending, oldest, nil
 }
 
 // Finish deletes c's job record.
@@ -205,9 +249,11 @@ func (s *Store) nextLeftover(after uint64) (seq uint64, c storage.Claim, ok bool
 			return nil
 		}
 		ok, c.ID = true, claimID(seq)
-		if err := json.Unmarshal(v, &c.Job); err != nil {
+		var r jobRecord
+		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("embedded store: decode job %d: %w", seq, err)
 		}
+		c.Job = r.Job
 		return nil
 	})
 	return seq, c, ok, err

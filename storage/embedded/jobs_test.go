@@ -44,7 +44,7 @@ func queueRaw(t *testing.T, s *Store, j storage.Job) uint64 {
 	var seq uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		seq, err = queueJob(tx, j)
+		seq, err = queueJob(tx, j, s.now())
 		return err
 	})
 	if err != nil {
@@ -260,4 +260,82 @@ func jobRecords(t *testing.T, s *Store) map[string]storage.Job {
 		t.Fatal(err)
 	}
 	return records
+}
+
+// TestPendingJobs: the count is the records in the file, the oldest time
+// the first record's queue time by the store's clock, kept across a
+// restart; finished jobs leave both. A record from before the queue time
+// was kept counts, with no time.
+func TestPendingJobs(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "acmed.db")
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	var (
+		mu  sync.Mutex
+		now = t0
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := openTest(t, path, Config{Now: clock})
+	check := func(what string, s *Store, wantN int64, wantOldest time.Time) {
+		t.Helper()
+		n, oldest, err := s.PendingJobs(ctx)
+		if err != nil {
+			t.Fatalf("%s: PendingJobs: %v", what, err)
+		}
+		if n != wantN || !oldest.Equal(wantOldest) {
+			t.Fatalf("%s: PendingJobs = %d, oldest %v; want %d, %v", what, n, oldest, wantN, wantOldest)
+		}
+	}
+	check("empty", s, 0, time.Time{})
+
+	var list []*acme.Authorization
+	for i := range 3 {
+		list = append(list, &acme.Authorization{ID: fmt.Sprint("authz-", i), AccountID: "acct-1"})
+	}
+	if err := s.CreateOrder(ctx, &acme.Order{ID: "order-1", AccountID: "acct-1"}, list); err != nil {
+		t.Fatalf("CreateOrder: %v", err)
+	}
+	claims := make([]storage.Claim, len(list))
+	for i, a := range list {
+		mu.Lock()
+		now = t0.Add(time.Duration(i) * time.Minute)
+		mu.Unlock()
+		if _, err := s.UpdateAuthorization(ctx, a.ID, func(a *acme.Authorization) error {
+			a.Status = acme.StatusProcessing
+			return nil
+		}, storage.Queue(storage.Job{AuthzID: a.ID}, &claims[i])); err != nil || claims[i].ID == "" {
+			t.Fatalf("queueing update %d: claim %+v, %v", i, claims[i], err)
+		}
+	}
+	check("3 queued", s, 3, t0)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path, Config{Now: clock})
+	check("after a restart", s, 3, t0)
+
+	for i, c := range claims {
+		if err := s.Finish(ctx, c); err != nil {
+			t.Fatalf("Finish %+v: %v", c, err)
+		}
+		if i < len(claims)-1 {
+			check(fmt.Sprint(i+1, " finished"), s, int64(len(claims)-i-1), t0.Add(time.Duration(i+1)*time.Minute))
+		}
+	}
+	check("all finished", s, 0, time.Time{})
+
+	// A record as an earlier acmed wrote it (the job alone) comes first.
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketJobs))
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		return b.Put(seqKey(seq), []byte(`{"OrderID":"old"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queueRaw(t, s, storage.Job{OrderID: "new"})
+	check("an old record first", s, 2, time.Time{})
 }

@@ -43,7 +43,7 @@ const (
 	bucketAuthzs        = "authzs"
 	bucketValidAuthzs   = "valid-authz" // account, identifier, wildcard → authz ID
 	bucketCerts         = "certs"
-	bucketJobs          = "jobs" // sequence → job
+	bucketJobs          = "jobs" // sequence → job and its queue time (jobRecord)
 	// The estate's buckets are described in inventory.go, campaigns.go
 	// and outbox.go.
 )

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +49,59 @@ func (s *Store) Finish(ctx context.Context, c storage.Claim) error {
 		return err
 	}
 	return nil
+}
+
+// PendingJobs reports the jobs in the streams, on every replica, and when
+// the oldest was queued, for acmed_jobs_pending and
+// acmed_jobs_oldest_age_seconds. Finished jobs are deleted (XDEL, with
+// their ack), so a stream's length is its unfinished jobs, whether held,
+// waiting to be reclaimed, or never read (the legacy stream's); and an
+// entry's ID is the Redis server's clock in ms when it was added, so each
+// stream's first entry is its oldest job. Two commands per stream, XLEN
+// and XRANGE - + COUNT 1, in one pipeline: one round trip on a single
+// server, one per shard on a Cluster, never a read of every entry. A
+// stream that does not exist counts 0.
+func (s *Store) PendingJobs(ctx context.Context) (pending int64, oldest time.Time, err error) {
+	keys := make([]string, 0, jobStreams+1)
+	for i := range jobStreams {
+		keys = append(keys, jobStreamKey(i))
+	}
+	keys = append(keys, legacyJobsKey)
+	lens := make([]*goredis.IntCmd, len(keys))
+	firsts := make([]*goredis.XMessageSliceCmd, len(keys))
+	_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, key := range keys {
+			lens[i] = p.XLen(ctx, key)
+			firsts[i] = p.XRangeN(ctx, key, "-", "+", 1)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fail(ctx, "count jobs", err)
+	}
+	for i := range keys {
+		pending += lens[i].Val()
+		for _, m := range firsts[i].Val() {
+			at, err := entryTime(m.ID)
+			if err != nil {
+				return 0, time.Time{}, fmt.Errorf("redis: count jobs: stream %s: %w", keys[i], err)
+			}
+			if oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
+		}
+	}
+	return pending, oldest, nil
+}
+
+// entryTime is the time in a stream entry ID ("MS-SEQ").
+func entryTime(id string) (time.Time, error) {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("entry ID %q is not MS-SEQ", id)
+	}
+	return time.UnixMilli(n), nil
 }
 
 // Consume hands out jobs whose claim went unfinished for Config.ReclaimAfter

@@ -66,6 +66,12 @@ func TestJobReclaimedFromDeadHolder(t *testing.T) {
 // its issuance job claimed by s, which never finishes it.
 func queueJob(t *testing.T, s *redis.Store, id string) storage.Job {
 	t.Helper()
+	return queueClaim(t, s, id).Job
+}
+
+// queueClaim is queueJob, returning the claim for the test to finish.
+func queueClaim(t *testing.T, s *redis.Store, id string) storage.Claim {
+	t.Helper()
 	ctx := t.Context()
 	o := &acme.Order{ID: storage.ScopedID("acct1", id), AccountID: "acct1", Status: acme.StatusPending,
 		Expires: time.Now().Add(time.Hour)}
@@ -83,7 +89,7 @@ func queueJob(t *testing.T, s *redis.Store, id string) storage.Job {
 	if claim.Job != job || claim.ID == "" {
 		t.Fatalf("claim %+v for job %+v", claim, job)
 	}
-	return job
+	return claim
 }
 
 // runConsume runs s.Consume until the returned stop is called or the test
