@@ -198,7 +198,7 @@ func TestDashboard(t *testing.T) {
 func servedFamilies(t *testing.T) map[string]string {
 	t.Helper()
 	store := openStore(t)
-	m := metrics.New(metrics.Config{Inventory: store, Logger: quiet(),
+	m := metrics.New(metrics.Config{Inventory: store, Jobs: store, Logger: quiet(),
 		Limits: []string{"new-orders-per-account"}, Profiles: []string{"mtls"}})
 	s := m.InstrumentStore(store)
 	_, _ = s.Order(context.Background(), "none")
