@@ -135,10 +135,18 @@ func DeactivateAccount(a *Account) error {
 	return nil
 }
 
-// Revoke marks a certificate revoked; a second revocation is alreadyRevoked.
+// Revoke marks a certificate revoked; a second revocation is
+// alreadyRevoked, except keyCompromise for a certificate revoked for
+// another reason: its reason becomes keyCompromise (the revocation date
+// stays), so that relying parties learn the key is bad once its holder
+// does.
 func Revoke(c *Certificate, reason int, now time.Time) error {
 	if c.Revoked {
-		return AlreadyRevoked("certificate %s is already revoked", c.Serial)
+		if reason == int(ReasonKeyCompromise) && c.Reason != reason {
+			c.Reason = reason
+			return nil
+		}
+		return AlreadyRevoked("certificate %s is already revoked (reason %d, %s)", c.Serial, c.Reason, RevocationReason(c.Reason))
 	}
 	c.Revoked, c.RevokedAt, c.Reason = true, now, reason
 	return nil
