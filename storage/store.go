@@ -82,7 +82,8 @@ type Certificates interface {
 	// PutCertificate fails with ErrConflict if the serial exists.
 	PutCertificate(ctx context.Context, c *acme.Certificate) error
 	Certificate(ctx context.Context, serial string) (*acme.Certificate, error)
-	UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error)
+	// UpdateCertificate takes BlockingKey.
+	UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error, opts ...Option) (*acme.Certificate, error)
 }
 
 // Nonces keeps what stateless nonces (acme/nonce) need shared between
@@ -111,6 +112,9 @@ type Lookup struct {
 	OrderID string
 	AuthzID string
 	Serial  string
+	// KeyHash is a key to look up among the blocked ones (BlockedKeys):
+	// a finalize request's CSR key.
+	KeyHash string
 }
 
 // Found is what ConsumeNonceForAccount read.
@@ -120,6 +124,9 @@ type Found struct {
 	Order       *acme.Order
 	Authz       *acme.Authorization
 	Certificate *acme.Certificate
+	// BlockedKey is the record of Lookup.KeyHash if that key is blocked,
+	// else nil.
+	BlockedKey *BlockedKey
 }
 
 // ScopedID joins an account ID and a random part into the ID of an order or
@@ -202,6 +209,8 @@ type Options struct {
 	// Check is rate limits a create decides before it writes (Limiting).
 	Check   []LimitCheck
 	CheckAt time.Time
+	// BlockKey is blocked if the update writes (certificates only).
+	BlockKey *BlockedKey
 }
 
 // From starts an update from cur instead of reading it.
@@ -261,6 +270,7 @@ type Store interface {
 	Jobs
 	CAs
 	EABKeys
+	BlockedKeys
 	// Ping reports whether the backend can serve requests now.
 	Ping(ctx context.Context) error
 	Close() error

@@ -42,6 +42,8 @@ const (
 	opListEABKeys
 	opUpdateEABKey
 	opLimit
+	opBlockKey
+	opBlockedKey
 	numOps
 )
 
@@ -53,7 +55,7 @@ var opNames = [numOps]string{
 	"nonce_key", "consume_nonce", "consume_nonce_for_account",
 	"finish_job", "release_job", "claim_ca",
 	"create_eab_key", "eab_key", "list_eab_keys", "update_eab_key",
-	"limit",
+	"limit", "block_key", "blocked_key",
 }
 
 // storeMetrics holds each operation's histogram and error counter,
@@ -266,11 +268,25 @@ func (x *measured) Certificate(ctx context.Context, serial string) (*acme.Certif
 	return c, err
 }
 
-func (x *measured) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error) {
+func (x *measured) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error, opts ...storage.Option) (*acme.Certificate, error) {
 	t := time.Now()
-	c, err := x.s.UpdateCertificate(ctx, serial, fn)
+	c, err := x.s.UpdateCertificate(ctx, serial, fn, opts...)
 	x.m.done(opUpdateCertificate, t, err)
 	return c, err
+}
+
+func (x *measured) BlockKey(ctx context.Context, k storage.BlockedKey) error {
+	t := time.Now()
+	err := x.s.BlockKey(ctx, k)
+	x.m.done(opBlockKey, t, err)
+	return err
+}
+
+func (x *measured) BlockedKey(ctx context.Context, hash string) (*storage.BlockedKey, error) {
+	t := time.Now()
+	k, err := x.s.BlockedKey(ctx, hash)
+	x.m.done(opBlockedKey, t, err)
+	return k, err
 }
 
 func (x *measured) NonceKey(ctx context.Context, epoch uint32, candidate []byte, expires time.Time) ([]byte, error) {

@@ -29,10 +29,17 @@ func (s *Store) Certificate(ctx context.Context, serial string) (*acme.Certifica
 }
 
 // UpdateCertificate moves the inventory's entries with the change
-// (revocation leaves the valid and not-renewed sets) in its transaction.
-func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error) {
+// (revocation leaves the valid and not-renewed sets), and blocks the key
+// BlockingKey names, in its transaction.
+func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error, opts ...storage.Option) (*acme.Certificate, error) {
 	now := s.now()
+	o := storage.Apply(opts)
 	return update(ctx, s, certs, serial, fn, func(tx *bolt.Tx, old, cur *acme.Certificate) error {
+		if o.BlockKey != nil {
+			if err := putBlockedKey(tx, *o.BlockKey); err != nil {
+				return err
+			}
+		}
 		return reindex(tx, old, cur, now)
 	}, storage.Options{})
 }

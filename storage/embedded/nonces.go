@@ -149,7 +149,10 @@ func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce string, expire
 		if f.Authz, err = lookup(tx, authzs, look.AuthzID); err != nil {
 			return err
 		}
-		f.Certificate, err = lookup(tx, certs, look.Serial)
+		if f.Certificate, err = lookup(tx, certs, look.Serial); err != nil {
+			return err
+		}
+		f.BlockedKey, err = lookupBlockedKey(tx, look.KeyHash)
 		return err
 	})
 	if err != nil {

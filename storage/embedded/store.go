@@ -191,6 +191,7 @@ func createBuckets(tx *bolt.Tx) error {
 		bucketInvProfile, bucketInvSAN, bucketInvRenew, bucketInvIDSet, bucketInvMeta,
 		bucketCampaigns, bucketCampaignOrder, bucketCampaignPending,
 		bucketLeases, bucketAlerts, bucketAlertsDue, bucketAlertsSent,
+		bucketBlockedKeys,
 	} {
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)

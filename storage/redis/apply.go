@@ -30,11 +30,12 @@ import (
 //	                          storage.GCRASpend on a rate limit key (µs)
 //	  inv  see invArgs        put a certificate into the inventory, or
 //	                          update its entry (luaInventory)
+//	  hsx  field value        HSETNX: set a hash field unless it is set
 //
 // It returns {1, claimed entry ID or ""} when it wrote, else the number of
 // the failed guard.
 var applyScript = goredis.NewScript(luaExtend + luaReindex + luaGCRA + luaInventory + `
-local arity = {cmp = 1, new = 0, set = 2, ext = 1, idx = 3, enq = 4, ack = 2, lim = 4, inv = INV_ARGS}
+local arity = {cmp = 1, new = 0, set = 2, ext = 1, idx = 3, enq = 4, ack = 2, lim = 4, inv = INV_ARGS, hsx = 2}
 local keyn = {inv = INV_KEYS}
 local ops, a, k = {}, 1, 1
 while a <= #ARGV do
@@ -106,6 +107,8 @@ for _, op in ipairs(ops) do
     end
   elseif name == 'inv' then
     inv_op(invkeys(op[4]), i)
+  elseif name == 'hsx' then
+    redis.call('HSETNX', key, ARGV[i], ARGV[i + 1])
   end
 end
 return {1, claimed}

@@ -87,9 +87,11 @@ func (s *Store) readCert(ctx context.Context, serial string) (raw []byte, entry 
 // fn sees with its inventory entry merged in. What fn leaves of the
 // merged fields stays in the entry, not the record, so an update that
 // changes nothing else writes nothing. The write updates the inventory
-// (revocation) in the same script (on a Cluster, a step after); a record
-// the inventory lacks (stored by an older acmed) enters it then.
-func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error) (*acme.Certificate, error) {
+// (revocation), and blocks the key BlockingKey names, in the same script
+// (on a Cluster, steps after); a record the inventory lacks (stored by an
+// older acmed) enters it then.
+func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*acme.Certificate) error, opts ...storage.Option) (*acme.Certificate, error) {
+	o := storage.Apply(opts)
 	for range maxTries {
 		raw, entry, err := s.readCert(ctx, serial)
 		if err != nil {
@@ -126,6 +128,11 @@ func (s *Store) UpdateCertificate(ctx context.Context, serial string, fn func(*a
 		// Always, though only revocation changes an entry: it also mends
 		// one a Cluster's second step failed to update last time.
 		s.invOp(&p, &rec, "update")
+		if o.BlockKey != nil {
+			if err := p.blockKey(*o.BlockKey); err != nil {
+				return nil, err
+			}
+		}
 		res, err := s.run(ctx, "update certificate", p)
 		switch {
 		case err != nil:

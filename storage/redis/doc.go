@@ -62,6 +62,7 @@
 //	acmed:{inv}:campcerts                         zset    "SEQ:SERIAL" of campaigns' pending members, by campaign and notAfter
 //	acmed:{inv}:camp:ID, acmed:{inv}:camps        hash, zset  a campaign; campaign IDs by creation  Retention after its last member's notAfter
 //	acmed:lease:NAME                              string  the holder of a lease  the lease's
+//	acmed:{blockedkeys}                           hash    key hash (SHA-256 of SPKI, hex) -> JSON: serial and time of the keyCompromise revocation  none: a compromised key stays blocked
 //	acmed:{alerts}:sent:EVENT:SERIAL              string  "1": the alert was queued  Retention after the certificate's notAfter
 //	acmed:{alerts}:d:ID, acmed:{alerts}:due       hash, zset  a delivery (URL, alert, attempts, due); deliveries by due time  the same
 //
@@ -116,12 +117,14 @@
 //	   they are decided in it before it writes), PutCertificate (with its
 //	   inventory entry), Limit
 //	   (several hash tags in one pipeline), NonceKey, ConsumeNonce,
-//	   ConsumeNonceForAccount (nonce, account and the looked-up resource
-//	   in one pipeline), Finish, Ping, and every Update* that starts From
+//	   ConsumeNonceForAccount (nonce, account, the looked-up resource and
+//	   blocked key in one pipeline), BlockKey, BlockedKey, Finish, Ping,
+//	   and every Update* that starts From
 //	   a copy the caller holds, whatever it queues, finishes or stores
 //	   with it
 //	2  every other Update* (GET, then the script; a certificate's with its
-//	   inventory entry in the GET's pipeline), AccountByKey,
+//	   inventory entry in the GET's pipeline, and the key BlockingKey
+//	   blocks in its script: one more step on a Cluster), AccountByKey,
 //	   ValidAuthorization, AccountOrders (ZRANGE, then EXISTS pipelined),
 //	   CreateAccount (account, then key index: they are in different slots)
 //	3  UpdateAccount that changes the key (GET, claim the new key, write

@@ -95,7 +95,8 @@ func persistent(key string) bool {
 	return key == "acmed:ca" || key == "acmed:{accounts}" || strings.HasPrefix(key, "acmed:acctkey:") ||
 		(strings.HasPrefix(key, "acmed:{a:") && strings.HasSuffix(key, "}:account")) ||
 		key == "acmed:{jobs}" || strings.HasPrefix(key, "acmed:{jobs:") ||
-		strings.HasPrefix(key, "acmed:{eab}:") // EAB keys outlive their expiry: their accounts stay bound
+		strings.HasPrefix(key, "acmed:{eab}:") || // EAB keys outlive their expiry: their accounts stay bound
+		key == "acmed:{blockedkeys}" // a compromised key stays blocked
 }
 
 // jobStreams is the number of job streams (the key table in doc.go).

@@ -60,11 +60,11 @@ func (s *Store) ConsumeNonce(ctx context.Context, nonce string, expires time.Tim
 
 // ConsumeNonceForAccount adds to ConsumeNonce's pipeline the GETs of the
 // account and of the resources look names (a certificate with its
-// inventory entry, see Certificate).
+// inventory entry, see Certificate; a blocked key).
 func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce string, expires time.Time, accountID string, look storage.Lookup) (storage.Found, error) {
 	var found storage.Found
 	var spend *goredis.BoolCmd
-	var acct, order, authz, cert, entry *goredis.StringCmd
+	var acct, order, authz, cert, entry, blocked *goredis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		spend = s.queueSpend(ctx, p, nonce, expires)
 		acct = p.Get(ctx, accountKey(accountID))
@@ -74,6 +74,7 @@ func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce string, expire
 		if look.Serial != "" {
 			entry = p.HGet(ctx, invKey("meta"), look.Serial)
 		}
+		blocked = lookupBlockedKey(ctx, p, look.KeyHash)
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
@@ -96,6 +97,9 @@ func (s *Store) ConsumeNonceForAccount(ctx context.Context, nonce string, expire
 	}
 	if found.Certificate != nil {
 		overlay(found.Certificate, entry.Val())
+	}
+	if found.BlockedKey, err = decodeBlockedKey(ctx, blocked, look.KeyHash); err != nil {
+		return found, err
 	}
 	found.NonceOK = spent(spend)
 	return found, nil

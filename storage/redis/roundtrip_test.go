@@ -177,7 +177,21 @@ func TestRoundTrips(t *testing.T) {
 		}},
 		{"ConsumeNonceForAccount with lookup", 1, func(i int) error {
 			_, err := s.ConsumeNonceForAccount(ctx, fmt.Sprint(i), now.Add(time.Minute), "acct1",
-				storage.Lookup{OrderID: o.ID, AuthzID: az[0].ID, Serial: "1a"})
+				storage.Lookup{OrderID: o.ID, AuthzID: az[0].ID, Serial: "1a", KeyHash: "kh"})
+			return err
+		}},
+		{"BlockKey", 1, func(i int) error {
+			return s.BlockKey(ctx, storage.BlockedKey{Hash: fmt.Sprint("kh", i), Serial: "1a", At: now})
+		}},
+		{"BlockedKey", 1, func(int) error {
+			_, err := s.BlockedKey(ctx, "kh1")
+			return err
+		}},
+		{"UpdateCertificate blocking its key", 2, func(i int) error {
+			_, err := s.UpdateCertificate(ctx, "1a", func(c *acme.Certificate) error {
+				c.Revoked, c.Reason = true, 100+i
+				return nil
+			}, storage.BlockingKey(storage.BlockedKey{Hash: fmt.Sprint("kc", i), Serial: "1a", At: now}))
 			return err
 		}},
 		// The hot path: updates that start from the copy the request read,

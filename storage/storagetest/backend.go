@@ -35,6 +35,7 @@ type Backend struct {
 func RunBackend(t *testing.T, b Backend) {
 	t.Run("Retention", func(t *testing.T) { testRetention(t, b) })
 	t.Run("ProcessingHasJob", func(t *testing.T) { testProcessingHasJob(t, b) })
+	t.Run("BlockedKeysShared", func(t *testing.T) { testBlockedKeysShared(t, b) })
 }
 
 // clock is a test clock that moves only when set.

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CompareAndSet", testCompareAndSet},
 		{"CA", testCA},
 		{"EABKeys", testEABKeys},
+		{"BlockedKeys", testBlockedKeys},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })
 	}
