@@ -164,10 +164,13 @@ func (p *parsedJWS) verify(key *jose.JSONWebKey) ([]byte, error) {
 }
 
 // lookupOf names the resource a request's URL is about, so that its read
-// joins the nonce's round trip.
-func lookupOf(r *http.Request) authority.Lookup {
+// joins the nonce's round trip; for a finalize, the CSR's key too, to be
+// checked against the blocked keys with no read of its own.
+func lookupOf(r *http.Request, jws *parsedJWS) authority.Lookup {
 	v := mux.Vars(r)
 	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, orderPath) && strings.HasSuffix(p, "/finalize"):
+		return authority.Lookup{OrderID: v["id"], KeyHash: csrKeyHash(jws)}
 	case strings.HasPrefix(p, orderPath):
 		return authority.Lookup{OrderID: v["id"]}
 	case strings.HasPrefix(p, authzPath):
@@ -182,6 +185,25 @@ func lookupOf(r *http.Request) authority.Lookup {
 		return authority.Lookup{Serial: serial}
 	}
 	return authority.Lookup{}
+}
+
+// csrKeyHash is acme.CSRKeyHash of a finalize payload's CSR, read before
+// the signature is checked: only a lookup rides on it, whose answer the
+// authority uses for the very CSR it then parses from the verified
+// payload (the same bytes), and for no other. "" when there is none.
+func csrKeyHash(jws *parsedJWS) string {
+	var p struct {
+		CSR string `json:"csr"`
+	}
+	if json.Unmarshal(jws.jws.UnsafePayloadWithoutVerification(), &p) != nil {
+		return ""
+	}
+	der, err := base64.RawURLEncoding.DecodeString(p.CSR)
+	if err != nil {
+		return ""
+	}
+	hash, _ := acme.CSRKeyHash(der)
+	return hash
 }
 
 func setReplayNonce(w http.ResponseWriter, nonce string) {
@@ -254,7 +276,7 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, r *htt
 	// The nonce, the account and the resource the URL names come in one
 	// store round trip; the nonce verdict waits until the signature is
 	// checked.
-	next, caller, nonceErr := s.auth.ConsumeNonceForAccount(ctx, h.Nonce, id, lookupOf(r))
+	next, caller, nonceErr := s.auth.ConsumeNonceForAccount(ctx, h.Nonce, id, lookupOf(r, p))
 	setReplayNonce(w, next)
 	if caller == nil {
 		return nil, nonceErr

@@ -59,6 +59,7 @@ type storeUnderTest interface {
 	storage.Nonces
 	storage.Jobs
 	storage.EABKeys
+	storage.BlockedKeys
 }
 
 // drop deletes the record whose key ends with suffix (e.g. ":authz:ID"),

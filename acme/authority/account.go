@@ -59,6 +59,12 @@ func (a *Authority) NewAccount(ctx context.Context, key *jose.JSONWebKey, req Ne
 	if a.cfg.TermsOfService != "" && !req.TermsAgreed {
 		return nil, false, acme.Malformed("you must agree to the terms of service at %s", a.cfg.TermsOfService)
 	}
+	// Only a new account's key: an account whose key was blocked since
+	// it registered is still found above (checking every request's key
+	// would cost every request a read), and can deactivate itself.
+	if err := a.checkAccountKeyNotBlocked(ctx, key); err != nil {
+		return nil, false, err
+	}
 	if p := acme.CheckContacts(req.Contact); p != nil {
 		return nil, false, p
 	}
@@ -197,6 +203,9 @@ func (a *Authority) ChangeKey(ctx context.Context, acct *acme.Account, oldKey, n
 	newJSON, err := newKey.MarshalJSON()
 	if err != nil {
 		return nil, acme.BadPublicKey("new key: %v", err)
+	}
+	if err := a.checkAccountKeyNotBlocked(ctx, newKey); err != nil {
+		return nil, err
 	}
 	updated, err := a.cfg.Store.UpdateAccount(ctx, acct.ID, func(cur *acme.Account) error {
 		if cur.KeyThumbprint != oldTP {

@@ -34,6 +34,7 @@ type Store interface {
 	storage.Nonces
 	storage.Jobs
 	storage.EABKeys
+	storage.BlockedKeys
 }
 
 // Validator checks one challenge over the network for the account

@@ -2,6 +2,9 @@ package authority
 
 import (
 	"context"
+	"errors"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/storage"
@@ -17,6 +20,9 @@ type Lookup = storage.Lookup
 type Caller struct {
 	Account *acme.Account
 	found   storage.Found
+	// keyHash is the key the request's read looked up among the
+	// blocked ones (Lookup.KeyHash), "" for none.
+	keyHash string
 }
 
 // CallerOf is a Caller that has read nothing but its account.
@@ -59,4 +65,40 @@ func (a *Authority) loadCertificate(ctx context.Context, c *Caller, serial strin
 		return cert, nil
 	}
 	return a.certificateBySerial(ctx, canonical)
+}
+
+// checkKeyNotBlocked refuses a key reported compromised (spki: its DER
+// SubjectPublicKeyInfo) with badPublicKey. A finalize request looked its
+// CSR's key up with its account (Lookup.KeyHash): that answer costs no
+// read; any other key is read from the store.
+func (a *Authority) checkKeyNotBlocked(ctx context.Context, c *Caller, spki []byte) error {
+	hash := acme.KeyHash(spki)
+	if c != nil && c.keyHash == hash {
+		if c.found.BlockedKey != nil {
+			return acme.KeyBlocked()
+		}
+		return nil
+	}
+	return a.checkHashNotBlocked(ctx, hash)
+}
+
+func (a *Authority) checkHashNotBlocked(ctx context.Context, hash string) error {
+	_, err := a.cfg.Store.BlockedKey(ctx, hash)
+	switch {
+	case err == nil:
+		return acme.KeyBlocked()
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	}
+	return err
+}
+
+// checkAccountKeyNotBlocked is checkKeyNotBlocked for a new account key
+// (new-account, key change): one read, on those paths only.
+func (a *Authority) checkAccountKeyNotBlocked(ctx context.Context, key *jose.JSONWebKey) error {
+	hash, err := acme.PublicKeyHash(key.Key)
+	if err != nil {
+		return acme.BadPublicKey("%v", err)
+	}
+	return a.checkHashNotBlocked(ctx, hash)
 }

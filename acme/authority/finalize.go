@@ -55,6 +55,9 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 	if p := prof.CheckKey(csr.PublicKey); p != nil {
 		return nil, p
 	}
+	if err := a.checkKeyNotBlocked(ctx, c, csr.RawSubjectPublicKeyInfo); err != nil {
+		return nil, err
+	}
 	if p := prof.CheckURIs(csr.URIs, spiffeID); p != nil {
 		return nil, p
 	}

@@ -184,7 +184,7 @@ func (a *Authority) ConsumeNonceForAccount(ctx context.Context, s, accountID str
 	case err != nil:
 		return "", nil, err
 	}
-	c := &Caller{Account: found.Account, found: found}
+	c := &Caller{Account: found.Account, found: found, keyHash: look.KeyHash}
 	switch {
 	case bad != nil:
 		return next, c, bad
