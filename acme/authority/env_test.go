@@ -178,6 +178,8 @@ type env struct {
 	sig   *fakeSigner
 	logs  *syncBuffer
 	cfg   authority.Config
+	// wrap, if set, is what the Authority gets of the store.
+	wrap func(authority.Store) authority.Store
 }
 
 // newEnv opens a store in t.TempDir() and an Authority on it; tune may
@@ -207,6 +209,9 @@ func (e *env) open(t *testing.T) {
 	}
 	cfg := e.cfg
 	cfg.Store = store
+	if e.wrap != nil {
+		cfg.Store = e.wrap(store)
+	}
 	a, err := authority.New(cfg)
 	if err != nil {
 		t.Fatal(err)

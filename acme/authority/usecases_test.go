@@ -241,61 +241,6 @@ func (e *env) issued(t *testing.T, acct *acme.Account, names ...string) ([]byte,
 	return leafOf(t, cert.ChainPEM).Raw, key
 }
 
-func TestRevoke(t *testing.T) {
-	e := newEnv(t, nil)
-	owner, stranger, prover := e.account(t), e.account(t), e.account(t)
-	e.validOrder(t, prover, "a.example")
-	wrongKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	foreign := newFakeSigner(t) // another CA
-	tests := []struct {
-		name    string
-		req     func(der []byte, key *ecdsa.PrivateKey) authority.RevokeRequest
-		foreign bool
-		want    *acme.Problem
-	}{
-		{"by the ordering account", func(der []byte, _ *ecdsa.PrivateKey) authority.RevokeRequest {
-			return authority.RevokeRequest{CertDER: der, Reason: 1, Account: owner}
-		}, false, nil},
-		{"by the certificate's key", func(der []byte, k *ecdsa.PrivateKey) authority.RevokeRequest {
-			return authority.RevokeRequest{CertDER: der, Key: &jose.JSONWebKey{Key: k.Public()}}
-		}, false, nil},
-		{"by an account holding valid authorizations", func(der []byte, _ *ecdsa.PrivateKey) authority.RevokeRequest {
-			return authority.RevokeRequest{CertDER: der, Account: prover}
-		}, false, nil},
-		{"by a stranger", func(der []byte, _ *ecdsa.PrivateKey) authority.RevokeRequest {
-			return authority.RevokeRequest{CertDER: der, Account: stranger}
-		}, false, acme.ErrUnauthorized},
-		{"by another key", func(der []byte, _ *ecdsa.PrivateKey) authority.RevokeRequest {
-			return authority.RevokeRequest{CertDER: der, Key: &jose.JSONWebKey{Key: wrongKey.Public()}}
-		}, false, acme.ErrUnauthorized},
-		{"a reason the CA keeps", func(der []byte, _ *ecdsa.PrivateKey) authority.RevokeRequest {
-			return authority.RevokeRequest{CertDER: der, Reason: 2, Account: owner}
-		}, false, acme.ErrBadRevocationReason},
-		{"not a certificate", func([]byte, *ecdsa.PrivateKey) authority.RevokeRequest {
-			return authority.RevokeRequest{CertDER: []byte("junk"), Account: owner}
-		}, false, acme.ErrMalformed},
-		{"another CA's certificate", func(der []byte, _ *ecdsa.PrivateKey) authority.RevokeRequest {
-			return authority.RevokeRequest{CertDER: der, Account: owner}
-		}, true, acme.ErrMalformed},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			der, key := e.issued(t, owner, "a.example")
-			if tt.foreign {
-				leaf := leafOf(t, mustSign(t, foreign, key))
-				der = leaf.Raw
-			}
-			err := e.a.Revoke(t.Context(), tt.req(der, key))
-			wantProblem(t, "Revoke", err, tt.want)
-			if err != nil {
-				return
-			}
-			err = e.a.Revoke(t.Context(), tt.req(der, key))
-			wantProblem(t, "second Revoke", err, acme.ErrAlreadyRevoked)
-		})
-	}
-}
-
 func caRequest(key *ecdsa.PrivateKey) ca.Request {
 	now := time.Now()
 	return ca.Request{PublicKey: key.Public(), DNSNames: []string{"a.example"}, NotBefore: now, NotAfter: now.Add(time.Hour)}
