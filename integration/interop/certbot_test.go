@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -39,7 +40,26 @@ exec curl -sS -f -X POST -d "{\"fqdn\":\"_acme-challenge.$CERTBOT_DOMAIN.\",\"va
 // run runs certbot with the flags every command takes.
 func (c *certbot) run(t testing.TB, args ...string) {
 	t.Helper()
-	args = append(args,
+	c.e.run(t, c.log, c.environ(), c.bin, c.args(args)...)
+}
+
+// runFails is run for a command acmed must refuse; it returns certbot's
+// output and what it wrote to its debug log, where alone it shows
+// acmed's problem document.
+func (c *certbot) runFails(t testing.TB, args ...string) string {
+	t.Helper()
+	debug := filepath.Join(c.e.logs, "certbot-debug", "letsencrypt.log")
+	from := fileSize(debug)
+	out := c.e.runFails(t, c.log, c.environ(), c.bin, c.args(args)...)
+	return out + readFrom(t, debug, from)
+}
+
+func (c *certbot) environ() []string {
+	return []string{"REQUESTS_CA_BUNDLE=" + c.e.acmed.rootFile, "HOME=" + c.dir}
+}
+
+func (c *certbot) args(args []string) []string {
+	return append(args,
 		"-n", "--server", c.e.acmed.dirURL,
 		"--config-dir", filepath.Join(c.dir, "config"),
 		"--work-dir", filepath.Join(c.dir, "work"),
@@ -48,7 +68,6 @@ func (c *certbot) run(t testing.TB, args ...string) {
 		"--logs-dir", filepath.Join(c.e.logs, "certbot-debug"),
 		"-v",
 	)
-	c.e.run(t, c.log, []string{"REQUESTS_CA_BUNDLE=" + c.e.acmed.rootFile, "HOME=" + c.dir}, c.bin, args...)
 }
 
 func (c *certbot) certonly(t testing.TB, certName string, args ...string) {
@@ -86,7 +105,9 @@ func (c *certbot) check(t testing.TB, certName string, names ...string) *x509.Ce
 
 // TestCertbot runs Debian's certbot 2.1: register, http-01 through
 // --standalone, dns-01 and a wildcard through --manual hooks, renew, and
-// revoke by account key and by certificate key. certbot has no tls-alpn-01.
+// revoke by account key, by certificate key (keyCompromise, after which a
+// renewal reusing the key is refused) and by another account holding
+// authorizations for every name. certbot has no tls-alpn-01.
 func TestCertbot(t *testing.T) {
 	t.Parallel()
 	bin := needTool(t, "certbot", false)
@@ -158,8 +179,40 @@ func TestCertbot(t *testing.T) {
 			t.Skip("needs the dns-01 certificate")
 		}
 		leaf := c.check(t, "dns", dnsName)
-		c.run(t, "revoke", "--cert-path", c.live("dns", "cert.pem"), "--key-path", c.live("dns", "privkey.pem"), "--no-delete-after-revoke")
-		e.waitRevoked(t, leaf, 0, byCertKey)
+		c.run(t, "revoke", "--cert-path", c.live("dns", "cert.pem"), "--key-path", c.live("dns", "privkey.pem"),
+			"--reason", "keycompromise", "--no-delete-after-revoke")
+		e.waitRevoked(t, leaf, 1, byCertKey)
+		// keyCompromise blocked the (RSA) key: a renewal reusing it is
+		// refused.
+		out := c.runFails(t, append([]string{"certonly", "--cert-name", "dns", "--force-renewal", "--reuse-key", "--key-type", "rsa"},
+			append(c.manualDNS(), "-d", dnsName)...)...)
+		if !strings.Contains(out, "badPublicKey") || !strings.Contains(out, "key is blocked") {
+			t.Errorf("renewal reusing a compromised key: certbot's output and debug log lack badPublicKey / key is blocked:\n%s", out)
+		}
+	})
+	t.Run("revoke-by-authorizations", func(t *testing.T) {
+		if leaves["wild"] == nil {
+			t.Skip("needs the wildcard certificate")
+		}
+		leaf := c.check(t, "wild", wildName, wildBase)
+		// Another certbot, another account: once it holds valid
+		// authorizations for both names (the wildcard's by dns-01), it
+		// may revoke the first account's certificate.
+		other := newCertbot(t, e)
+		other.log = e.logFile("certbot-other.log")
+		other.run(t, "register", "--agree-tos", "--register-unsafely-without-email")
+		out := other.runFails(t, "revoke", "--cert-path", c.live("wild", "cert.pem"), "--no-delete-after-revoke")
+		if !strings.Contains(out, "unauthorized") || !strings.Contains(out, "no valid authorization for") {
+			t.Errorf("revocation by an account without authorizations: certbot's output and debug log lack unauthorized / what is missing:\n%s", out)
+		}
+		other.certonly(t, "wild", append(other.manualDNS(), "-d", wildName, "-d", wildBase)...)
+		other.run(t, "revoke", "--cert-path", c.live("wild", "cert.pem"), "--reason", "cessationofoperation", "--no-delete-after-revoke")
+		e.waitRevoked(t, leaf, 5, byAuthorizations)
+		// TODO(i16-crl): once CRLs are on main, fetch the CRL at the
+		// leaf's distribution point (leaf.CRLDistributionPoints[0], by
+		// default acmed's external URL + /crl/ISSUER.crl) and poll it
+		// until serialHex(leaf) is listed with reason 5, within acmed's
+		// --crl-refresh.
 	})
 	t.Run("account-update-and-deactivate", func(t *testing.T) {
 		c.run(t, "update_account", "-m", "certbot@example.com")

@@ -474,6 +474,37 @@ func (e *env) runErr(t testing.TB, logPath string, environ []string, bin string,
 	return err
 }
 
+// runFails runs a client that must fail, and returns what it wrote in
+// that run, for the test to find acmed's problem in.
+func (e *env) runFails(t testing.TB, logPath string, environ []string, bin string, args ...string) string {
+	t.Helper()
+	from := fileSize(logPath)
+	if err := e.runErr(t, logPath, environ, bin, args...); err == nil {
+		t.Fatalf("%s %s succeeded; want it refused (its output is in %s)", filepath.Base(bin), strings.Join(args, " "), logPath)
+	}
+	return readFrom(t, logPath, from)
+}
+
+// fileSize is the size of path, 0 if it does not exist.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// readFrom reads path from offset on: what was appended to it since its
+// size was offset.
+func readFrom(t testing.TB, path string, offset int64) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b[min(offset, int64(len(b))):])
+}
+
 func errOrOK(err error) string {
 	if err == nil {
 		return "0"
@@ -536,10 +567,13 @@ func containsAll(line string, parts []string) bool {
 // dependencies it would have to list).
 func serialHex(c *x509.Certificate) string { return hex.EncodeToString(c.SerialNumber.Bytes()) }
 
-// Who revoked, as acmed's audit record says (by=...).
+// Who revoked, as acmed's audit record says (requester=...): the
+// ordering account, the certificate's key, or another account holding
+// valid authorizations for every name in it.
 const (
-	byAccount = "by=account:"
-	byCertKey = "by=certificate-key"
+	byAccount        = "requester=account"
+	byCertKey        = "requester=key"
+	byAuthorizations = "requester=authorizations"
 )
 
 // waitRevoked asserts that acmed logged the revocation of leaf, with that

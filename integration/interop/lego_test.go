@@ -48,10 +48,20 @@ exec curl -sS -f -X POST -d "{\"fqdn\":\"$2\",\"value\":\"$3\"}" "%[1]s/$1"
 // domains, the command and its flags).
 func (l *lego) run(t testing.TB, args ...string) {
 	t.Helper()
-	args = append([]string{
+	l.e.run(t, l.log, l.environ, l.bin, l.args(args)...)
+}
+
+// runFails is run for a command acmed must refuse; it returns lego's
+// output.
+func (l *lego) runFails(t testing.TB, args ...string) string {
+	t.Helper()
+	return l.e.runFails(t, l.log, l.environ, l.bin, l.args(args)...)
+}
+
+func (l *lego) args(args []string) []string {
+	return append([]string{
 		"--server", l.e.acmed.dirURL, "--accept-tos", "--email", "lego@example.com", "--path", l.path,
 	}, args...)
-	l.e.run(t, l.log, l.environ, l.bin, args...)
 }
 
 func (l *lego) http() []string {
@@ -90,7 +100,8 @@ func (l *lego) check(t testing.TB, names ...string) *x509.Certificate {
 
 // TestLego runs lego 4.35.2: http-01 and tls-alpn-01 with its own servers,
 // dns-01 through the httpreq and exec providers, a wildcard, renew, and
-// revoke (lego's revoke signs with the account key only).
+// revoke (lego's revoke signs with the account key only; reason 2 is
+// refused; reason 1 blocks the key, so renew --reuse-key is refused).
 func TestLego(t *testing.T) {
 	t.Parallel()
 	needTool(t, "lego", true)
@@ -160,8 +171,29 @@ func TestLego(t *testing.T) {
 				t.Skipf("needs the certificate for %s issued above", name)
 			}
 			leaf := l.check(t, name)
-			l.run(t, append(domains(name), "revoke", "--reason", "1")...)
+			// cACompromise is the CA's to state, not a subscriber's.
+			out := l.runFails(t, append(domains(name), "revoke", "--keep", "--reason", "2")...)
+			if !strings.Contains(out, "badRevocationReason") {
+				t.Errorf("revoke --reason 2: lego's output lacks badRevocationReason:\n%s", out)
+			}
+			// --keep: the revoked-key subtest renews with its key.
+			l.run(t, append(domains(name), "revoke", "--keep", "--reason", "1")...)
 			e.waitRevoked(t, leaf, 1, byAccount)
+			// TODO(i16-crl): once CRLs are on main, fetch the CRL at the
+			// leaf's distribution point (leaf.CRLDistributionPoints[0],
+			// by default acmed's external URL + /crl/ISSUER.crl) and poll
+			// it until serialHex(leaf) is listed with reason 1, within
+			// acmed's --crl-refresh.
+		}
+	})
+	t.Run("revoked-key-blocked", func(t *testing.T) {
+		if leaves[httpName] == nil {
+			t.Skip("needs the certificate revoked above")
+		}
+		// keyCompromise blocked the key: a renewal reusing it is refused.
+		out := l.runFails(t, append(append(l.http(), domains(httpName)...), "renew", "--days", "999", "--reuse-key", "--no-random-sleep")...)
+		if !strings.Contains(out, "badPublicKey") || !strings.Contains(out, "key is blocked") {
+			t.Errorf("renew --reuse-key of a compromised key: lego's output lacks badPublicKey / key is blocked:\n%s", out)
 		}
 	})
 	t.Run("revoke-by-certificate-key", func(t *testing.T) {
