@@ -1,13 +1,3 @@
-// Package interop drives real ACME clients (certbot, lego, Caddy) against a
-// real acmed process, with real Redis, a real DNS server and the clients'
-// own http-01 and tls-alpn-01 responders, all on loopback.
-//
-// Install the clients with tools.sh (or `make interop`, which runs it first).
-// A missing client skips its test, or fails it when CI is "true". Each test
-// writes the clients' and acmed's output to files in its log directory
-// ($INTEROP_LOG_DIR/<test> when set, relative to this directory, else a
-// temporary directory) and, when it fails, prints the last lines of each.
-// README.md has the table of what each client covers.
 package interop
 
 import (
