@@ -51,9 +51,9 @@ type Party struct {
 const (
 	KindAccount = "account"
 	KindEAB     = "eab"
-	KindAdmin   = "admin"          // an admin API caller, as it authenticated
+	KindAdmin   = "admin"           // an admin API caller, as it authenticated
 	KindCertKey = "certificate-key" // a request signed by a certificate's own key
-	KindSystem  = "system"         // acmed itself (start, stop); ID is the replica
+	KindSystem  = "system"          // acmed itself (start, stop); ID is the replica
 )
 
 // Entry is one event to record.
