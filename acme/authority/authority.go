@@ -111,6 +111,9 @@ type Config struct {
 	// OCSPServer is the OCSP responder URL certificates carry in their
 	// authority information access (--ocsp); nil: none.
 	OCSPServer []string
+	// Audit receives every audit event as a record (audit.go), besides
+	// its log line; nil: the log line only.
+	Audit AuditSink
 }
 
 // Authority implements the ACME use cases.
@@ -206,12 +209,6 @@ func (a *Authority) randomID(n int) (string, error) {
 		return "", fmt.Errorf("random: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// audit records an event operators must be able to reconstruct: issuance,
-// revocation, account changes.
-func (a *Authority) audit(ctx context.Context, event string, attrs ...any) {
-	a.log.InfoContext(ctx, "audit", append([]any{"event", event}, attrs...)...)
 }
 
 // notFound turns a store miss into the client's 404 and passes other errors.

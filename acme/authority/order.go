@@ -122,6 +122,17 @@ func (a *Authority) NewOrder(ctx context.Context, acct *acme.Account, req NewOrd
 	if err := a.cfg.Store.CreateOrder(ctx, o, created, limits...); err != nil {
 		return nil, createRefused(err)
 	}
+	attrs := []any{"account", acct.ID, "order", o.ID, "identifiers", identifierValues(idents), "profile", prof.Name, "authzs", o.AuthzIDs}
+	if replaces != "" {
+		attrs = append(attrs, "replaces", replaces)
+	}
+	if !o.NotAfter.IsZero() {
+		attrs = append(attrs, "not_after", o.NotAfter)
+	}
+	if bound.key != nil {
+		attrs = append(attrs, "eab_kid", bound.key.KID)
+	}
+	a.audit(ctx, "order.create", attrs...)
 	for _, az := range created {
 		if az.Status == acme.StatusValid {
 			a.audit(ctx, "authorization.prevalidate", "account", acct.ID, "authz", az.ID,
