@@ -41,7 +41,7 @@ type adminRun func(ctx context.Context, cl *adminClient, args []string) (out any
 // adminCommands lists every subcommand; a new group is one line here.
 func adminCommands() []adminCommand {
 	var cmds []adminCommand
-	for _, group := range [][]adminCommand{accountCommands(), backupCommands(), eabCommands(), certCommands()} {
+	for _, group := range [][]adminCommand{accountCommands(), backupCommands(), eabCommands(), certCommands(), auditCommands()} {
 		cmds = append(cmds, group...)
 	}
 	return cmds

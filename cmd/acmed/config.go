@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/acmed/acmed/acme/alerts"
+	"github.com/acmed/acmed/acme/audit"
 	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/storage/redis"
 )
@@ -90,6 +91,10 @@ type config struct {
 	OCSPBaseURL   string
 	OCSPValidity  time.Duration
 	OCSPDelegated bool
+	// AuditLog is the hash-chained audit log (audit.go): a file or "-";
+	// ReplicaName names this replica in it.
+	AuditLog    string
+	ReplicaName string
 }
 
 // stringList is a repeatable flag; one value may also list several,
@@ -154,6 +159,8 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.Var(&c.RateLimits, "rate-limit",
 		"NAME=COUNT/PERIOD changes one rate limit (NAME=COUNT for pending-authorizations-per-account, a cap), NAME=off turns one off, off turns all off; repeatable; README has the names and defaults")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.AuditLog, "audit-log", "", "append every audit event to this file as a hash-chained JSON line (acmed admin audit verify checks it); - for standard output; off when empty")
+	fs.StringVar(&c.ReplicaName, "replica-name", "", "this replica's name in audit records (default: the name the --audit-log file's chain carries, else the host name)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "", "address for the admin API (HTTPS, /admin/v1/), never the ACME listener; off when empty")
 	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "admin API: file holding the bearer token operators send (mode 0600 or stricter)")
 	fs.StringVar(&c.AdminClientCA, "admin-client-ca", "", "admin API: PEM file of CAs whose client certificates may act")
@@ -324,6 +331,11 @@ func (c config) check() error {
 	}
 	if err := c.checkOCSP(); err != nil {
 		return err
+	}
+	if c.ReplicaName != "" {
+		if err := audit.CheckReplica(c.ReplicaName); err != nil {
+			return fmt.Errorf("--replica-name: %w", err)
+		}
 	}
 	if c.AdminListen != "" && c.AdminTokenFile == "" && c.AdminClientCA == "" {
 		return errors.New("--admin-listen: needs --admin-token-file or --admin-client-ca, or anyone who reaches it could act as an operator")

@@ -45,7 +45,7 @@ func startAlerts(c config, store storage.Store, m *metrics.Metrics, log *slog.Lo
 		log.Warn("expiry alerts off: this store keeps no certificate inventory")
 		return func() {}, nil
 	}
-	holder, err := replicaID()
+	holder, err := replicaID(c.ReplicaName)
 	if err != nil {
 		return nil, err
 	}
@@ -68,10 +68,14 @@ func startAlerts(c config, store storage.Store, m *metrics.Metrics, log *slog.Lo
 	return func() { cancel(); <-done }, nil
 }
 
-// replicaID names this process among the replicas: the host and a random
-// part, as two processes on one host are two replicas.
-func replicaID() (string, error) {
-	host, err := os.Hostname()
+// replicaID names this process among the replicas: --replica-name or
+// the host, and a random part, as two processes on one host are two
+// replicas.
+func replicaID(name string) (string, error) {
+	host, err := name, error(nil)
+	if host == "" {
+		host, err = os.Hostname()
+	}
 	if err != nil || host == "" {
 		host = "acmed"
 	}

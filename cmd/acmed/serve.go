@@ -50,6 +50,20 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Opened first: a damaged chain stops acmed before it serves. With
+	// --audit-log -, standard output carries the chain alone, and what
+	// acmed prints for people goes to standard error.
+	auditLog, err := openAudit(c, stdout)
+	if err != nil {
+		return err
+	}
+	if c.AuditLog == "-" {
+		stdout = stderr
+	}
+	var auditSink authority.AuditSink
+	if auditLog != nil {
+		auditSink = auditLog
+	}
 	// go-redis logs connection trouble through a process-wide logger; route
 	// it into ours, where an outage is already reported once per request.
 	goredis.SetLogger(redisLogger{log})
@@ -116,6 +130,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		EAB:               eabMode,
 		Metrics:           observe,
 		OCSPServer:        ocspServer(c, base),
+		Audit:             auditSink,
 	})
 	if err != nil {
 		return err
@@ -127,6 +142,8 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	auditSrv := newAuditServer(auditLog, log, c, profiles)
+	defer auditSrv.close()
 
 	drain := &drainer{log: log}
 	handler := api.New(api.Config{
@@ -186,6 +203,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.ServeTLS(ln, "", "") }()
 
+	auditSrv.started(ctx)
 	if adminSrv != nil {
 		fmt.Fprintf(stdout, "admin API: %s\n", adminSrv.url)
 	}
@@ -201,6 +219,12 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	case err = <-serveDone:
 	case <-ctx.Done():
 		err = drain.stop(srv, c.DrainDelay, c.ShutdownTimeout)
+	case <-auditSrv.broken():
+		// Fail closed: a CA whose actions can no longer be recorded
+		// stops taking requests.
+		log.Error("stopping: the audit log cannot be written", "err", auditLog.Err())
+		_ = drain.stop(srv, c.DrainDelay, c.ShutdownTimeout)
+		err = fmt.Errorf("--audit-log %s: %w", c.AuditLog, auditLog.Err())
 	}
 	adminSrv.stop(c.ShutdownTimeout)
 	stopAlerts()
@@ -213,6 +237,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	auditSrv.stopped(context.WithoutCancel(ctx), err)
 	log.Info("stopping: closing the store")
 	// Closed here, not only by the defer above (a second Close is
 	// harmless), so that "stopped" means it is closed.
