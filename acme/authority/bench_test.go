@@ -32,7 +32,7 @@ func benchAuthority(b *testing.B) (*authority.Authority, *acme.Account, *embedde
 // benchAuthorityWith measured is benchAuthority with the metrics on: the
 // store measured and the authority's outcomes counted, as
 // --metrics-listen has them.
-func benchAuthorityWith(b *testing.B, measured bool) (*authority.Authority, *acme.Account, *embedded.Store) {
+func benchAuthorityWith(b *testing.B, measured bool, tune ...func(*authority.Config)) (*authority.Authority, *acme.Account, *embedded.Store) {
 	b.Helper()
 	dir := b.TempDir()
 	if err := ca.Init(dir, ca.Config{}); err != nil {
@@ -53,6 +53,9 @@ func benchAuthorityWith(b *testing.B, measured bool) (*authority.Authority, *acm
 	if measured {
 		m := metrics.New(metrics.Config{Logger: cfg.Logger})
 		cfg.Store, cfg.Metrics = m.InstrumentStore(store), m
+	}
+	for _, f := range tune {
+		f(&cfg)
 	}
 	a, err := authority.New(cfg)
 	if err != nil {
@@ -90,8 +93,8 @@ func BenchmarkNonce(b *testing.B) {
 func BenchmarkNewOrder(b *testing.B)        { benchNewOrder(b, false) }
 func BenchmarkNewOrderMetrics(b *testing.B) { benchNewOrder(b, true) }
 
-func benchNewOrder(b *testing.B, measured bool) {
-	a, acct, _ := benchAuthorityWith(b, measured)
+func benchNewOrder(b *testing.B, measured bool, tune ...func(*authority.Config)) {
+	a, acct, _ := benchAuthorityWith(b, measured, tune...)
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
@@ -109,8 +112,8 @@ func benchNewOrder(b *testing.B, measured bool) {
 func BenchmarkFinalize(b *testing.B)        { benchFinalize(b, false) }
 func BenchmarkFinalizeMetrics(b *testing.B) { benchFinalize(b, true) }
 
-func benchFinalize(b *testing.B, measured bool) {
-	a, acct, store := benchAuthorityWith(b, measured)
+func benchFinalize(b *testing.B, measured bool, tune ...func(*authority.Config)) {
+	a, acct, store := benchAuthorityWith(b, measured, tune...)
 	ctx := context.Background()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for b.Loop() {
