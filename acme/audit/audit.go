@@ -109,6 +109,9 @@ type Log struct {
 	syncMu sync.Mutex
 	synced uint64 // records known to be on disk
 	now    func() time.Time
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Options open a Log.
@@ -299,15 +302,19 @@ func (l *Log) fail(err error) {
 	}
 }
 
-// Close releases the file.
+// Close releases the file; closing again does nothing. Standard output
+// is left open.
 func (l *Log) Close() error {
-	if l.file == nil || l.name == "-" {
+	if l.name == "-" {
 		return nil
 	}
-	if l.unlock != nil {
-		l.unlock()
-	}
-	return l.file.Close()
+	l.closeOnce.Do(func() {
+		if l.unlock != nil {
+			l.unlock()
+		}
+		l.closeErr = l.file.Close()
+	})
+	return l.closeErr
 }
 
 // encode is one record without its newline.

@@ -113,12 +113,6 @@ func (s *auditServer) broken() <-chan struct{} {
 	return s.log.Broken()
 }
 
-func (s *auditServer) close() {
-	if s != nil {
-		_ = s.log.Close()
-	}
-}
-
 // policyDetails is the policy a server.start record carries.
 func policyDetails(c config, set *profile.Set) map[string]any {
 	profiles := map[string]any{}

@@ -57,6 +57,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if auditLog != nil {
+		defer auditLog.Close()
+	}
 	if c.AuditLog == "-" {
 		stdout = stderr
 	}
@@ -143,7 +146,6 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	auditSrv := newAuditServer(auditLog, log, c, profiles)
-	defer auditSrv.close()
 
 	drain := &drainer{log: log}
 	handler := api.New(api.Config{
