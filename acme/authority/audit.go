@@ -3,7 +3,6 @@ package authority
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/acmed/acmed/acme"
@@ -84,13 +83,9 @@ func auditEntry(now time.Time, event string, attrs []any) audit.Entry {
 		// Left in details until the subject is chosen: an account acting
 		// on itself is also the subject.
 		e.Actor = audit.Party{Kind: audit.KindAccount, ID: account}
-	default:
-		// revokeCert names who revoked as "account:ID" or how
-		// ("certificate-key").
-		if by, ok := take("by"); ok {
-			kind, id, _ := strings.Cut(by, ":")
-			e.Actor = audit.Party{Kind: kind, ID: id}
-		}
+	case details["requester"] == ByKey:
+		// revokeCert signed by the certificate's own key: no account.
+		e.Actor = audit.Party{Kind: audit.KindCertKey}
 	}
 	for _, s := range subjectKeys {
 		if id, ok := take(s.key); ok {
