@@ -314,9 +314,12 @@ func retryLater(prob *acme.Problem, after time.Duration) *acme.Problem {
 
 // CacheFor is how long an HTTP cache may keep c: until its nextUpdate,
 // but no longer than Refresh, so that a cache never hides a revocation
-// longer than acmed itself would.
-func (p *Publisher) CacheFor(c *storage.CRL) time.Duration {
-	return max(min(c.NextUpdate.Sub(p.cfg.Now()), p.cfg.Refresh), 0)
+// longer than acmed itself would; and how long it may serve c while
+// acmed cannot answer: until its nextUpdate, when relying parties stop
+// accepting it anyway.
+func (p *Publisher) CacheFor(c *storage.CRL) (maxAge, staleIfError time.Duration) {
+	left := max(c.NextUpdate.Sub(p.cfg.Now()), 0)
+	return min(left, p.cfg.Refresh), left
 }
 
 // refresh returns the latest CRL, reading the store if it was not looked

@@ -336,15 +336,15 @@ func TestCacheFor(t *testing.T) {
 	p := e.publisher(t, "a")
 	now := e.clk.Now()
 	for _, tc := range []struct {
-		next time.Time
-		want time.Duration
+		next          time.Time
+		maxAge, stale time.Duration
 	}{
-		{now.Add(validity), refresh},
-		{now.Add(10 * time.Second), 10 * time.Second},
-		{now.Add(-time.Second), 0},
+		{now.Add(validity), refresh, validity},
+		{now.Add(10 * time.Second), 10 * time.Second, 10 * time.Second},
+		{now.Add(-time.Second), 0, 0},
 	} {
-		if got := p.CacheFor(&storage.CRL{NextUpdate: tc.next}); got != tc.want {
-			t.Errorf("CacheFor(nextUpdate in %v) = %v, want %v", tc.next.Sub(now), got, tc.want)
+		if maxAge, stale := p.CacheFor(&storage.CRL{NextUpdate: tc.next}); maxAge != tc.maxAge || stale != tc.stale {
+			t.Errorf("CacheFor(nextUpdate in %v) = %v, %v; want %v, %v", tc.next.Sub(now), maxAge, stale, tc.maxAge, tc.stale)
 		}
 	}
 }
