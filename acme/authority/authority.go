@@ -111,6 +111,9 @@ type Config struct {
 	// OCSPServer is the OCSP responder URL certificates carry in their
 	// authority information access (--ocsp); nil: none.
 	OCSPServer []string
+	// CRLDistributionPoints are the URLs of the issuer's CRL, put in
+	// every certificate (RFC 5280 §4.2.1.13); nil: none.
+	CRLDistributionPoints []string
 }
 
 // Authority implements the ACME use cases.
