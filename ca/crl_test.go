@@ -225,7 +225,7 @@ func TestCRLOpenSSL(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, crl, cert, want string
-		ok                  bool
+		ok                    bool
 	}{
 		{"good certificate", crl, good, "OK", true},
 		{"revoked certificate", crl, bad, "certificate revoked", false},
