@@ -22,7 +22,10 @@ type CRL struct {
 	ThisUpdate, NextUpdate time.Time
 	// Entries is how many certificates it lists.
 	Entries int
-	DER     []byte
+	// DER is the CRL. Backends keep it apart from the other fields, which
+	// they may encode as JSON, so that a poll for a new number reads no
+	// DER.
+	DER []byte `json:"-"`
 }
 
 // CRLs keeps what replicas share to publish CRLs: a CRL number per

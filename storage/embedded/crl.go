@@ -61,17 +61,11 @@ func (s *Store) NextCRLNumber(ctx context.Context, issuer string, atLeast uint64
 	return n, nil
 }
 
-// crlMeta is a stored CRL but for its DER.
-type crlMeta struct {
-	storage.CRL
-	DER []byte `json:"-"`
-}
-
 func (s *Store) PutCRL(ctx context.Context, c *storage.CRL) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	meta, err := json.Marshal(crlMeta{CRL: *c})
+	meta, err := json.Marshal(c) // all but the DER
 	if err != nil {
 		return false, fmt.Errorf("embedded store: encode CRL of %s: %w", c.Issuer, err)
 	}
@@ -100,11 +94,11 @@ func loadCRLMeta(b *bolt.Bucket, issuer string) (*storage.CRL, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	var m crlMeta
-	if err := json.Unmarshal(raw, &m); err != nil {
+	var c storage.CRL
+	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("embedded store: decode CRL of %s: %w", issuer, err)
 	}
-	return &m.CRL, nil
+	return &c, nil
 }
 
 func (s *Store) LatestCRLNumber(ctx context.Context, issuer string) (uint64, error) {

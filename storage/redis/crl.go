@@ -68,14 +68,8 @@ func (s *Store) NextCRLNumber(ctx context.Context, issuer string, atLeast uint64
 	return n, nil
 }
 
-// crlMeta is a stored CRL but for its DER.
-type crlMeta struct {
-	storage.CRL
-	DER []byte `json:"-"`
-}
-
 func (s *Store) PutCRL(ctx context.Context, c *storage.CRL) (bool, error) {
-	meta, err := json.Marshal(crlMeta{CRL: *c})
+	meta, err := json.Marshal(c) // all but the DER
 	if err != nil {
 		return false, fmt.Errorf("redis: encode CRL of %s: %w", c.Issuer, err)
 	}
@@ -112,11 +106,10 @@ func (s *Store) LatestCRL(ctx context.Context, issuer string) (*storage.CRL, err
 	if meta == "" || der == "" {
 		return nil, notFound("CRL", issuer)
 	}
-	var m crlMeta
-	if err := json.Unmarshal([]byte(meta), &m); err != nil {
+	var c storage.CRL
+	if err := json.Unmarshal([]byte(meta), &c); err != nil {
 		return nil, fmt.Errorf("redis: decode CRL of %s: %w", issuer, err)
 	}
-	c := m.CRL
 	c.DER = []byte(der)
 	return &c, nil
 }
