@@ -28,20 +28,17 @@ type CRLSource interface {
 }
 
 // revocationRoutes are what relying parties fetch, with no account and
-// no JWS: CRLs, and the handlers of RevocationHandlers (OCSP). They are
-// on the ACME listener and on the plain HTTP one of RevocationHandler.
+// no JWS: CRLs. They are on the ACME listener and on the plain HTTP one
+// of RevocationHandler. (OCSP wraps both: responder.Route.)
 func (s *Server) revocationRoutes(r *mux.Router) {
 	if s.cfg.CRLs != nil {
 		r.HandleFunc(crlPath+"{file}", s.crl).Methods(http.MethodGet, http.MethodHead)
 	}
-	for prefix, h := range s.cfg.RevocationHandlers {
-		r.PathPrefix(prefix).Handler(h)
-	}
 }
 
 // RevocationHandler serves the revocation routes alone, for a listener
-// of their own (--crl-listen): relying parties usually fetch CRLs and
-// OCSP over plain HTTP, as the answers are signed.
+// of their own (--crl-listen): relying parties usually fetch CRLs over
+// plain HTTP, as they are signed.
 func (s *Server) RevocationHandler() http.Handler {
 	r := mux.NewRouter()
 	s.revocationRoutes(r)

@@ -19,7 +19,7 @@ import (
 
 // crlEnv serves the API's revocation routes with a real CRL publisher
 // over the embedded store and the built-in CA, on the ACME handler and on
-// RevocationHandler's, with a stand-in mounted at /ocsp.
+// RevocationHandler's.
 type crlEnv struct {
 	acme, plain string // base URLs
 	pub         *crl.Publisher
@@ -48,11 +48,7 @@ func newCRLEnv(t *testing.T) *crlEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ocsp := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		_, _ = io.WriteString(w, "ocsp "+r.Method+" "+r.URL.Path)
-	})
-	s := api.New(api.Config{BaseURL: base, Logger: log, CRLs: pub, RevocationHandlers: map[string]http.Handler{"/ocsp": ocsp}})
+	s := api.New(api.Config{BaseURL: base, Logger: log, CRLs: pub})
 	acmeSrv.Config.Handler = s
 	acmeSrv.Start()
 	t.Cleanup(acmeSrv.Close)
@@ -154,13 +150,6 @@ func TestCRLRoute(t *testing.T) {
 				problemOf(t, resp, body, http.StatusNotFound)
 				if resp.Header.Get("Cache-Control") != "no-store" {
 					t.Errorf("GET %s: Cache-Control %q, want no-store", bad, resp.Header.Get("Cache-Control"))
-				}
-			}
-			// The mounted handler (OCSP) gets its requests.
-			for _, method := range []string{http.MethodGet, http.MethodPost} {
-				resp, body := do(t, method, base+"/ocsp/MEow")
-				if resp.StatusCode != http.StatusOK || string(body) != "ocsp "+method+" /ocsp/MEow" {
-					t.Errorf("%s /ocsp/MEow: %d %q", method, resp.StatusCode, body)
 				}
 			}
 		})

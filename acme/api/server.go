@@ -57,9 +57,6 @@ type Config struct {
 
 	// CRLs serves GET /crl/ISSUER.crl; nil: no such route.
 	CRLs CRLSource
-	// RevocationHandlers are more handlers for relying parties, by path
-	// prefix (e.g. "/ocsp"), served here and by RevocationHandler.
-	RevocationHandlers map[string]http.Handler
 }
 
 // Server serves the ACME API.

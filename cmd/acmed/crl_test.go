@@ -45,8 +45,8 @@ func TestCRLFlags(t *testing.T) {
 
 // TestCRLListen: a started acmed serves its CRL, signed by its
 // intermediate, on the ACME listener and over plain HTTP on --crl-listen,
-// and names the CRL URL it puts in certificates; a --crl-listen it cannot
-// bind stops it with one line.
+// OCSP there too with --ocsp; a --crl-listen it cannot bind stops it
+// with one line.
 func TestCRLListen(t *testing.T) {
 	bin := binary(t)
 	dir := filepath.Join(t.TempDir(), "data")
@@ -57,7 +57,7 @@ func TestCRLListen(t *testing.T) {
 	}
 	plain := freeAddr(t)
 	p := acmedtest.Start(t, bin, "serve", "--data", dir, "--listen", "127.0.0.1:0",
-		"--crl-listen", plain, "--crl-base-url", "http://"+plain)
+		"--crl-listen", plain, "--crl-base-url", "http://"+plain, "--ocsp")
 	name := ca.CRLName(l.Intermediate())
 	roots := x509.NewCertPool()
 	roots.AddCert(l.Root())
@@ -72,6 +72,19 @@ func TestCRLListen(t *testing.T) {
 		if err := list.CheckSignatureFrom(l.Intermediate()); err != nil {
 			t.Fatalf("%s: %v", url, err)
 		}
+	}
+	// With --ocsp the responder is on the plain listener too: a request
+	// that is not OCSP is answered malformedRequest (OCSP status 1),
+	// never with a problem document.
+	resp, err := http.Post("http://"+plain+"/ocsp", "application/ocsp-request", strings.NewReader("not OCSP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/ocsp-response" ||
+		string(body) != "\x30\x03\x0a\x01\x01" {
+		t.Fatalf("POST /ocsp on --crl-listen: %d %s %x", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	if out := p.ReadLog(); strings.Contains(out, "level=ERROR") {
 		t.Errorf("errors logged:\n%s", out)
