@@ -54,6 +54,9 @@ type Config struct {
 	// the client's to choose), once, here; requests no route matches go
 	// through the handler it returns for the route "unmatched".
 	Instrument func(route string, h http.Handler) http.Handler
+
+	// CRLs serves GET /crl/ISSUER.crl; nil: no such route.
+	CRLs CRLSource
 }
 
 // Server serves the ACME API.
@@ -84,6 +87,7 @@ func New(cfg Config) *Server {
 	r.HandleFunc(renewalInfoPath+"{certID}", s.renewalInfo)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	r.HandleFunc("/readyz", s.readyz)
+	s.revocationRoutes(r)
 
 	post := r.Methods(http.MethodPost).Subrouter()
 	post.Use(s.replayNonce)

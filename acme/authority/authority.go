@@ -114,6 +114,9 @@ type Config struct {
 	// Audit receives every audit event as a record (audit.go), besides
 	// its log line; nil: the log line only.
 	Audit AuditSink
+	// CRLDistributionPoints are the URLs of the issuer's CRL, put in
+	// every certificate (RFC 5280 §4.2.1.13); nil: none.
+	CRLDistributionPoints []string
 }
 
 // Authority implements the ACME use cases.

@@ -110,6 +110,7 @@ func (f *fakeSigner) Sign(ctx context.Context, req ca.Request) (*ca.Issued, erro
 	}
 	tmpl := &x509.Certificate{SerialNumber: serial, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses,
 		NotBefore: req.NotBefore, NotAfter: req.NotAfter}
+	tmpl.CRLDistributionPoints = req.CRLDistributionPoints
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.issuer, req.PublicKey, f.key)
 	if err != nil {
 		return nil, err

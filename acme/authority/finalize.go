@@ -157,7 +157,8 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 		PublicKey: csr.PublicKey, NotBefore: notBefore, NotAfter: notAfter,
 		CommonName:  prof.CommonNameFor(csr.Subject.CommonName, o.Identifiers),
 		ExtKeyUsage: prof.ExtKeyUsage, KeyUsage: prof.KeyUsage,
-		OCSPServer: a.cfg.OCSPServer,
+		OCSPServer:            a.cfg.OCSPServer,
+		CRLDistributionPoints: a.cfg.CRLDistributionPoints,
 	}
 	req.DNSNames, req.IPAddresses = profile.SANs(o.Identifiers)
 	if o.SPIFFEID != "" {

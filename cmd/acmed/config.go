@@ -95,6 +95,14 @@ type config struct {
 	// ReplicaName names this replica in it.
 	AuditLog    string
 	ReplicaName string
+
+	// CRLs (crl.go): where certificates say they are, a plain HTTP
+	// listener serving them, how soon a revocation is on one, and how
+	// long each is valid.
+	CRLBaseURL  string
+	CRLListen   string
+	CRLRefresh  time.Duration
+	CRLValidity time.Duration
 }
 
 // stringList is a repeatable flag; one value may also list several,
@@ -172,6 +180,11 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.StringVar(&c.OCSPBaseURL, "ocsp-base-url", "", "--ocsp: base URL relying parties reach /ocsp at, put in certificates (e.g. http://ocsp.example.com; default --external-url)")
 	fs.DurationVar(&c.OCSPValidity, "ocsp-validity", 4*time.Hour, "--ocsp: nextUpdate - thisUpdate of each answer: how long relying parties and HTTP caches may keep it")
 	fs.BoolVar(&c.OCSPDelegated, "ocsp-delegated", false, "--ocsp: sign answers with a short-lived responder certificate (id-kp-OCSPSigning) each replica gets from the CA, not with the CA key itself")
+	fs.StringVar(&c.CRLBaseURL, "crl-base-url", "",
+		"base URL certificates name their CRL under (BASE/crl/ISSUER.crl); default --external-url; e.g. http://HOST:PORT of --crl-listen")
+	fs.StringVar(&c.CRLListen, "crl-listen", "", "address serving CRLs (and OCSP) over plain HTTP, as relying parties fetch them (e.g. :8080); off when empty")
+	fs.DurationVar(&c.CRLRefresh, "crl-refresh", time.Minute, "a revocation on any replica is on the CRL every replica serves within this long")
+	fs.DurationVar(&c.CRLValidity, "crl-validity", 24*time.Hour, "nextUpdate - thisUpdate of each CRL; one is rebuilt at half of it")
 	return fs
 }
 
@@ -336,6 +349,9 @@ func (c config) check() error {
 		if err := audit.CheckReplica(c.ReplicaName); err != nil {
 			return fmt.Errorf("--replica-name: %w", err)
 		}
+	}
+	if err := c.checkCRLFlags(); err != nil {
+		return err
 	}
 	if c.AdminListen != "" && c.AdminTokenFile == "" && c.AdminClientCA == "" {
 		return errors.New("--admin-listen: needs --admin-token-file or --admin-client-ca, or anyone who reaches it could act as an operator")

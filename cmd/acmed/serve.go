@@ -107,6 +107,10 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if redirects == 0 {
 		redirects = -1 // the validator reads 0 as its default
 	}
+	crls, err := newCRLPublisher(c, store, authorityCA, base, log)
+	if err != nil {
+		return err
+	}
 	limiter, _ := store.(storage.Limiter) // both backends are
 	var observe authority.Metrics
 	var instrument func(string, http.Handler) http.Handler
@@ -122,25 +126,26 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			MaxConcurrent: c.ValidationMaxConcurrent, MaxPerAccount: c.ValidationMaxPerAccount,
 			BlockedNetworks: blocked, AllowedNetworks: allowed, HTTPSPort: c.ValidationHTTPSPort,
 		}),
-		Logger:            log,
-		CertValidity:      c.CertValidity,
-		Profiles:          profiles,
-		TermsOfService:    c.TermsOfService,
-		DisableAuthzReuse: !c.AuthzReuse,
-		IdentifierPolicy:  identifiers,
-		Limiter:           limiter, // limits live in the store, shared by replicas
-		Limits:            c.RateLimits.get(),
-		EAB:               eabMode,
-		Metrics:           observe,
-		OCSPServer:        ocspServer(c, base),
-		Audit:             auditSink,
+		Logger:                log,
+		CertValidity:          c.CertValidity,
+		Profiles:              profiles,
+		TermsOfService:        c.TermsOfService,
+		DisableAuthzReuse:     !c.AuthzReuse,
+		IdentifierPolicy:      identifiers,
+		Limiter:               limiter, // limits live in the store, shared by replicas
+		Limits:                c.RateLimits.get(),
+		EAB:                   eabMode,
+		Metrics:               observe,
+		OCSPServer:            ocspServer(c, base),
+		CRLDistributionPoints: []string{crls.DistributionPoint()},
+		Audit:                 auditSink,
 	})
 	if err != nil {
 		return err
 	}
 	// The OCSP responder (nil without --ocsp), mounted on the ACME
-	// listener below; the plain-HTTP listener for relying parties
-	// (--crl-listen) mounts it the same way: responder.Route(ocspHandler, …).
+	// listener and on the plain-HTTP listener for relying parties
+	// (--crl-listen) alike, below: responder.Route(ocspHandler, …).
 	ocspHandler, err := newOCSP(c, authorityCA, auth, instrument, log)
 	if err != nil {
 		return err
@@ -152,11 +157,12 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		Authority: auth, BaseURL: base.String(), RootsPEM: authorityCA.RootPEM(), Logger: log,
 		Ready: drain.ready(store.Ping), Website: c.Website, TermsOfService: c.TermsOfService,
 		CAAIdentities: splitList(c.CAAIdentities), ExternalAccountRequired: auth.EABRequired(),
-		Instrument: instrument,
+		Instrument: instrument, CRLs: crls,
 	})
-	var acmeHandler http.Handler = handler
+	var acmeHandler, revHandler http.Handler = handler, handler.RevocationHandler()
 	if ocspHandler != nil {
-		acmeHandler = responder.Route(ocspHandler, handler)
+		acmeHandler = responder.Route(ocspHandler, acmeHandler)
+		revHandler = responder.Route(ocspHandler, revHandler)
 	}
 	srv := &http.Server{
 		Handler:           drain.handler(acmeHandler),
@@ -167,6 +173,12 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+
+	revSrv, err := serveRevocation(c.CRLListen, revHandler, log)
+	if err != nil {
+		return err
+	}
+	defer revSrv.stop(c.ShutdownTimeout)
 
 	adminSrv, err := startAdmin(c, adminCreds, auth, authorityCA, base, log)
 	if err != nil {
@@ -195,6 +207,8 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopAlerts()
+	stopCRL := runCRL(crls)
+	defer stopCRL()
 
 	// The job worker outlives the signal: it stops once no request is
 	// served any more, below.
@@ -211,6 +225,10 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	if metricsURL != "" {
 		fmt.Fprintf(stdout, "metrics: %s\n", metricsURL)
+	}
+	fmt.Fprintf(stdout, "CRL: %s\n", crls.DistributionPoint())
+	if revSrv != nil {
+		fmt.Fprintf(stdout, "CRL listener: %s\n", revSrv.url)
 	}
 	root := filepath.Join(c.Data, "root.pem")
 	dir := base.String() + "/directory"
@@ -229,7 +247,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		err = fmt.Errorf("--audit-log %s: %w", c.AuditLog, auditLog.Err())
 	}
 	adminSrv.stop(c.ShutdownTimeout)
+	revSrv.stop(c.ShutdownTimeout)
 	stopAlerts()
+	stopCRL()
 	log.Info("stopping: waiting for running jobs")
 	stopWorker()
 	auth.Drain()

@@ -208,11 +208,6 @@ func TestCertbot(t *testing.T) {
 		other.certonly(t, "wild", append(other.manualDNS(), "-d", wildName, "-d", wildBase)...)
 		other.run(t, "revoke", "--cert-path", c.live("wild", "cert.pem"), "--reason", "cessationofoperation", "--no-delete-after-revoke")
 		e.waitRevoked(t, leaf, 5, byAuthorizations)
-		// TODO(i16-crl): once CRLs are on main, fetch the CRL at the
-		// leaf's distribution point (leaf.CRLDistributionPoints[0], by
-		// default acmed's external URL + /crl/ISSUER.crl) and poll it
-		// until serialHex(leaf) is listed with reason 5, within acmed's
-		// --crl-refresh.
 	})
 	t.Run("account-update-and-deactivate", func(t *testing.T) {
 		c.run(t, "update_account", "-m", "certbot@example.com")

@@ -34,6 +34,7 @@ func (e *env) waitRevoked(t testing.TB, leaf *x509.Certificate, reason int, by s
 	if want := fmt.Sprintf("reason=%d ", reason); !strings.Contains(line, want) || !strings.Contains(line, by) {
 		t.Errorf("revocation of %s: want %q and %q in %q", serialHex(leaf), want, by, line)
 	}
+	e.waitOnCRL(t, leaf, reason)
 }
 
 // readChain parses every certificate of PEM files, in order.

@@ -171,6 +171,7 @@ func newEnv(t *testing.T, acmedArgs ...string) *env {
 		"--data", data,
 		"--log-level", "debug",
 		"--drain-delay", "0s", // no balancer to tell: stop at once
+		"--crl-refresh", "2s", // revocations reach the CRL in seconds (waitOnCRL)
 	}, acmedArgs...)
 	e.acmed = e.startAcmed(args)
 	return e

@@ -179,11 +179,6 @@ func TestLego(t *testing.T) {
 			// --keep: the revoked-key subtest renews with its key.
 			l.run(t, append(domains(name), "revoke", "--keep", "--reason", "1")...)
 			e.waitRevoked(t, leaf, 1, byAccount)
-			// TODO(i16-crl): once CRLs are on main, fetch the CRL at the
-			// leaf's distribution point (leaf.CRLDistributionPoints[0],
-			// by default acmed's external URL + /crl/ISSUER.crl) and poll
-			// it until serialHex(leaf) is listed with reason 1, within
-			// acmed's --crl-refresh.
 		}
 	})
 	t.Run("revoked-key-blocked", func(t *testing.T) {

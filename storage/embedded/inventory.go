@@ -154,6 +154,12 @@ func idSetKey(c *acme.Certificate) []byte {
 // after it lapsed) must not leave it there for good. Deleting what is
 // not there writes nothing.
 func reindex(tx *bolt.Tx, old, cur *acme.Certificate, now time.Time) error {
+	if old != nil && cur != nil && old.Revoked != cur.Revoked {
+		// CRL publishers watch the revision for a rebuild (crl.go).
+		if err := bumpRevocations(tx); err != nil {
+			return err
+		}
+	}
 	var before, after []entry
 	if old != nil {
 		before = certEntries(old, true)

@@ -192,6 +192,7 @@ func createBuckets(tx *bolt.Tx) error {
 		bucketCampaigns, bucketCampaignOrder, bucketCampaignPending,
 		bucketLeases, bucketAlerts, bucketAlertsDue, bucketAlertsSent,
 		bucketBlockedKeys,
+		bucketCRL,
 	} {
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)

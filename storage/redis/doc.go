@@ -58,11 +58,13 @@
 //	acmed:{inv}:names                             zset    reversed DNS names and IP addresses, NUL, serial (lexical)
 //	acmed:{inv}:win, :due                         zset    unrevoked, unreplaced serials by window start; those whose window started, by notAfter
 //	acmed:{inv}:latest                            hash    account and identifier set -> latest serial (replacement)
-//	acmed:{inv}:stats                             hash    promotion position of due, longest lifetime, campaign sequence
+//	acmed:{inv}:stats                             hash    promotion position of due, longest lifetime, campaign sequence, revocation revision (crlrev)
 //	acmed:{inv}:campcerts                         zset    "SEQ:SERIAL" of campaigns' pending members, by campaign and notAfter
 //	acmed:{inv}:camp:ID, acmed:{inv}:camps        hash, zset  a campaign; campaign IDs by creation  Retention after its last member's notAfter
 //	acmed:lease:NAME                              string  the holder of a lease  the lease's
 //	acmed:{blockedkeys}                           hash    key hash (SHA-256 of SPKI, hex) -> JSON: serial and time of the keyCompromise revocation  none: a compromised key stays blocked
+//	acmed:{crl:ISSUER}:number                     string  the CRL number last handed out  366 days after the last
+//	acmed:{crl:ISSUER}:latest                     hash    the latest CRL: number, meta (JSON), der  366 days after the last
 //	acmed:{alerts}:sent:EVENT:SERIAL              string  "1": the alert was queued  Retention after the certificate's notAfter
 //	acmed:{alerts}:d:ID, acmed:{alerts}:due       hash, zset  a delivery (URL, alert, attempts, due); deliveries by due time  the same
 //

@@ -25,7 +25,8 @@ package redis
 // started by the promotion position, by notAfter), campcerts (campaign
 // members, see campscore). latest maps an account's identifier set to its
 // latest serial, for replacement; stats holds the promotion position (ps,
-// pm), the longest lifetime seen (life) and the campaign sequence.
+// pm), the longest lifetime seen (life), the campaign sequence and the
+// revocation revision (crlrev).
 //
 // Replacement and campaign windows live here, not in the certificate
 // record (acmed:cert:SERIAL, another slot on a Cluster): reads merge
@@ -274,6 +275,13 @@ local function trim(k, cutoff, max)
   return #gone < max
 end
 
+-- crlrev bumps the revocation revision CRL publishers watch
+-- (storage.CRLs.RevocationRevision).
+local function crlrev(k, ttl)
+  redis.call('HINCRBY', k.stats, 'crlrev', 1)
+  extend(k.stats, ttl)
+end
+
 -- inv_op is applyScript's inv operation; ARGV from i (invArgs in Go):
 -- mode (add or update), serial, na, nb, ws, acct, prof, rev, rpl, ids,
 -- ttl (the record's, ms), cutoff, now (ms). add indexes a new certificate
@@ -291,6 +299,7 @@ local function inv_op(k, i)
     if mode == 'add' or m[M_REV] == rev then return end
     m[M_REV] = rev
     putmeta(k, serial, m)
+    crlrev(k, ttl)
     if rev == 'r' then
       redis.call('ZADD', k.revoked, m[M_NA], serial)
       extend(k.revoked, ttl)
@@ -339,6 +348,7 @@ local function inv_op(k, i)
   if rev == 'r' then
     redis.call('ZADD', k.revoked, na, serial)
     extend(k.revoked, ttl)
+    if mode == 'update' then crlrev(k, ttl) end
   else
     towin(k, serial, m)
   end
