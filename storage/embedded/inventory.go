@@ -154,8 +154,9 @@ func idSetKey(c *acme.Certificate) []byte {
 // after it lapsed) must not leave it there for good. Deleting what is
 // not there writes nothing.
 func reindex(tx *bolt.Tx, old, cur *acme.Certificate, now time.Time) error {
-	if old != nil && cur != nil && old.Revoked != cur.Revoked {
-		// CRL publishers watch the revision for a rebuild (crl.go).
+	if old != nil && cur != nil && (old.Revoked != cur.Revoked || old.Reason != cur.Reason) {
+		// CRL publishers watch the revision for a rebuild (crl.go); a
+		// reason change (keyCompromise after another) is one too.
 		if err := bumpRevocations(tx); err != nil {
 			return err
 		}

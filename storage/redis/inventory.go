@@ -105,7 +105,9 @@ func (s *Store) invOp(p *plan, c *acme.Certificate, mode string) {
 	start, _ := c.RenewalWindow()
 	rev := ""
 	if c.Revoked {
-		rev = "r"
+		// The reason is part of it, so a reason change (keyCompromise
+		// after another) reaches the CRL as soon as a revocation does.
+		rev = "r" + strconv.Itoa(c.Reason)
 	}
 	keys := invKeys(c.AccountID, c.Profile)
 	p.ops = append(p.ops, planOp{name: "inv", key: keys[0], more: keys[1:], args: []any{

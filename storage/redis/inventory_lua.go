@@ -11,7 +11,7 @@ package redis
 //
 //	na nb ws        notAfter, notBefore, renewal window start, in Unix ms
 //	acct prof       account ID, profile
-//	rev             "r" when revoked
+//	rev             "r" and the reason code when revoked, else empty
 //	rby rpl         replaced by, replaces (as the store found it)
 //	ra rb cid       a campaign's window (Unix ns) and ID; "" without one
 //	cseq            the sequence numbers of the campaigns that matched it
@@ -300,7 +300,7 @@ local function inv_op(k, i)
     m[M_REV] = rev
     putmeta(k, serial, m)
     crlrev(k, ttl)
-    if rev == 'r' then
+    if rev ~= '' then
       redis.call('ZADD', k.revoked, m[M_NA], serial)
       extend(k.revoked, ttl)
       offwin(k, serial)
@@ -345,7 +345,7 @@ local function inv_op(k, i)
   if life > tonumber(redis.call('HGET', k.stats, 'life') or '0') then
     redis.call('HSET', k.stats, 'life', fmt(life))
   end
-  if rev == 'r' then
+  if rev ~= '' then
     redis.call('ZADD', k.revoked, na, serial)
     extend(k.revoked, ttl)
     if mode == 'update' then crlrev(k, ttl) end

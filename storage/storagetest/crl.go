@@ -170,4 +170,20 @@ func testRevocationRevision(t *testing.T, open func(*testing.T) CRLStore) {
 		}
 		seen = append(seen, n)
 	}
+	// A reason change (keyCompromise after superseded) changes what the
+	// CRL says: it is a revision too.
+	c := newCertificate("0b00", "acct-crl", "order-crl")
+	c.NotBefore = createdAt()
+	mustNot(t, "PutCertificate", s.PutCertificate(ctx, c))
+	for _, reason := range []int{4, 1} {
+		_, err := s.UpdateCertificate(ctx, "0b00", func(c *acme.Certificate) error {
+			return acme.Revoke(c, reason, createdAt().Add(time.Hour))
+		})
+		mustNot(t, "revoke", err)
+		if n := rev(); slices.Contains(seen, n) {
+			t.Fatalf("revision after revoking with reason %d is %d, seen before: %v", reason, n, seen)
+		} else {
+			seen = append(seen, n)
+		}
+	}
 }
