@@ -38,13 +38,17 @@ func TestJobReclaimedFromDeadHolder(t *testing.T) {
 
 			// b takes it over but never finishes it either ...
 			gotB := make(chan storage.Job, 1)
-			runConsume(t, b, func(_ context.Context, cl storage.Claim) {
+			stopB := runConsume(t, b, func(_ context.Context, cl storage.Claim) {
 				select {
 				case gotB <- cl.Job:
 				default: // b reclaimed it again; only the first counts
 				}
 			})
 			receive(t, "b", gotB, job)
+			// b's own reclaim loop would race c's for the job on every
+			// tick, and could win each one: b stops consuming, as a
+			// replica wedged after taking the job would.
+			stopB()
 			// ... so c gets it, and finishes it.
 			gotC := make(chan storage.Job, 1)
 			runConsume(t, c, func(ctx context.Context, cl storage.Claim) {
