@@ -46,6 +46,10 @@ type config struct {
 	DebugListen    string
 	ExistOK        bool // init only
 
+	// Import names an existing CA's PEM files for init to install
+	// (import.go); the three go together.
+	ImportRoot, ImportIntermediate, ImportKey string
+
 	// MetricsListen serves Prometheus metrics (metrics.go); AlertWebhooks
 	// receive expiry alerts, scanned for every AlertInterval (alerts.go).
 	MetricsListen string
@@ -126,6 +130,9 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.String("config", "", "YAML config file; keys are the flag names")
 	fs.StringVar(&c.Data, "data", "acmed-data", "directory for the CA and the embedded store")
 	fs.BoolVar(&c.ExistOK, "exist-ok", false, "init: succeed without change when the CA already exists")
+	fs.StringVar(&c.ImportRoot, "import-root", "", "init: install this existing root certificate (PEM) instead of creating a CA; with --import-intermediate and --import-key")
+	fs.StringVar(&c.ImportIntermediate, "import-intermediate", "", "init: the existing intermediate certificate (PEM), signed by --import-root, that acmed issues from")
+	fs.StringVar(&c.ImportKey, "import-key", "", "init: the --import-intermediate's private key: ECDSA or RSA, PKCS#8, SEC1 or PKCS#1 PEM")
 	fs.StringVar(&c.Listen, "listen", ":14000", "address to serve HTTPS on")
 	fs.StringVar(&c.ExternalURL, "external-url", "", "base URL clients use (default derived from --listen)")
 	fs.StringVar(&c.Store, "store", "", "store: a file path for the embedded store (default DATA/acmed.db)")
@@ -341,6 +348,9 @@ func (c config) check() error {
 	}
 	if c.Data == "" {
 		return errors.New("--data: must not be empty")
+	}
+	if err := c.checkImport(); err != nil {
+		return err
 	}
 	if err := c.checkOCSP(); err != nil {
 		return err

@@ -29,6 +29,9 @@ import (
 )
 
 func initCA(c config, stdout io.Writer) error {
+	if c.importing() {
+		return importCA(c, stdout)
+	}
 	err := ca.Init(c.Data, ca.Config{})
 	if errors.Is(err, ca.ErrExists) && c.ExistOK {
 		fmt.Fprintf(stdout, "CA already exists in %s\n", c.Data)
