@@ -191,6 +191,12 @@ func (l *Local) ServerCertificate(hosts []string) (tls.Certificate, error) {
 	req.CommonName = unbracket(hosts[0])
 	req.NotBefore = now.Add(-serverCertBackdate)
 	req.NotAfter = now.Add(serverCertValidity)
+	if req.NotAfter.After(l.intermediate.NotAfter) {
+		// An imported intermediate may end sooner: acmed's own HTTPS
+		// certificate ends with it (and a restart after its renewal
+		// issues a new one).
+		req.NotAfter = l.intermediate.NotAfter
+	}
 
 	// Nothing to cancel: this runs once at startup, before any request.
 	issued, err := l.Sign(context.Background(), req)

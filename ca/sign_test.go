@@ -410,3 +410,22 @@ func BenchmarkSign(b *testing.B) {
 		}
 	}
 }
+
+// An intermediate that ends within the 90 days acmed's HTTPS certificate
+// would last (an imported one may): the HTTPS certificate ends with it
+// instead of failing the start.
+func TestServerCertificateShortIntermediate(t *testing.T) {
+	_, dir := newCA(t, ca.Config{Now: fixedNow(epoch)})
+	inter := readCertFile(t, filepath.Join(dir, ca.IntermediateCertFile))
+	late, err := ca.Load(dir, ca.Config{Now: fixedNow(inter.NotAfter.Add(-30 * 24 * time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := late.ServerCertificate([]string{"localhost"})
+	if err != nil {
+		t.Fatalf("ServerCertificate with 30 days of intermediate left: %v", err)
+	}
+	if !cert.Leaf.NotAfter.Equal(inter.NotAfter) {
+		t.Fatalf("HTTPS certificate ends %s, want the intermediate's end %s", cert.Leaf.NotAfter, inter.NotAfter)
+	}
+}
