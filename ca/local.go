@@ -46,6 +46,12 @@ type Local struct {
 // root.pem is written last, so Exists is true only once the CA is complete;
 // if Init fails part way it removes what it wrote.
 func Init(dir string, cfg Config) error {
+	return initWith(dir, cfg, nil)
+}
+
+// initWith is Init; a non-nil intKey is the intermediate's key held
+// elsewhere (a token), and then intermediate.key is not written.
+func initWith(dir string, cfg Config, intKey crypto.Signer) error {
 	rootPath := filepath.Join(dir, RootCertFile)
 	if _, err := os.Lstat(rootPath); err == nil {
 		return fmt.Errorf("%w: %s is present", ErrExists, rootPath)
@@ -53,7 +59,7 @@ func Init(dir string, cfg Config) error {
 		return fmt.Errorf("ca: init %s: %w", dir, err)
 	}
 
-	files, err := newCAFiles(cfg)
+	files, err := newCAFiles(cfg, intKey)
 	if err != nil {
 		return err
 	}
@@ -87,7 +93,8 @@ type caFile struct {
 }
 
 // newCAFiles generates the CA in memory, in the order Init must write it.
-func newCAFiles(cfg Config) ([]caFile, error) {
+// A nil intKey means a new file key for the intermediate.
+func newCAFiles(cfg Config, intKey crypto.Signer) ([]caFile, error) {
 	r, now := cfg.rand(), cfg.now()
 
 	rootKey, err := ecdsa.GenerateKey(elliptic.P384(), r)
@@ -107,9 +114,13 @@ func newCAFiles(cfg Config) ([]caFile, error) {
 		return nil, fmt.Errorf("ca: parse new root: %w", err)
 	}
 
-	intKey, err := ecdsa.GenerateKey(elliptic.P256(), r)
-	if err != nil {
-		return nil, fmt.Errorf("ca: generate intermediate key: %w", err)
+	var intFileKey crypto.Signer
+	if intKey == nil {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), r)
+		if err != nil {
+			return nil, fmt.Errorf("ca: generate intermediate key: %w", err)
+		}
+		intKey, intFileKey = k, k
 	}
 	intTmpl, err := intermediateTemplate(r, intKey.Public(), now)
 	if err != nil {
@@ -124,16 +135,18 @@ func newCAFiles(cfg Config) ([]caFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	intKeyPEM, err := encodeKey(intKey)
-	if err != nil {
-		return nil, err
+	files := []caFile{{RootKeyFile, rootKeyPEM, keyPerm}}
+	if intFileKey != nil {
+		intKeyPEM, err := encodeKey(intFileKey)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, caFile{IntermediateKeyFile, intKeyPEM, keyPerm})
 	}
-	return []caFile{
-		{RootKeyFile, rootKeyPEM, keyPerm},
-		{IntermediateKeyFile, intKeyPEM, keyPerm},
-		{IntermediateCertFile, encodeCert(intDER), certPerm},
-		{RootCertFile, encodeCert(rootDER), certPerm},
-	}, nil
+	return append(files,
+		caFile{IntermediateCertFile, encodeCert(intDER), certPerm},
+		caFile{RootCertFile, encodeCert(rootDER), certPerm},
+	), nil
 }
 
 func fileExists(path string) bool {
@@ -153,9 +166,24 @@ func Exists(dir string) bool {
 // root key may be moved offline after Init. Load refuses a directory others
 // may write to and a private key others may read, naming the fix.
 func Load(dir string, cfg Config) (*Local, error) {
+	keyPath := filepath.Join(dir, IntermediateKeyFile)
+	if err := checkDirMode(dir); err != nil {
+		return nil, err
+	}
+	key, err := readKey(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	return LoadWithSigner(dir, cfg, key, keyPath)
+}
+
+// LoadWithSigner is Load with the intermediate's key supplied by the caller
+// (an HSM's, through PKCS#11) instead of read from intermediate.key; keyName
+// names it in errors. The same checks apply, the key matching the
+// intermediate included.
+func LoadWithSigner(dir string, cfg Config, key crypto.Signer, keyName string) (*Local, error) {
 	rootPath := filepath.Join(dir, RootCertFile)
 	intPath := filepath.Join(dir, IntermediateCertFile)
-	keyPath := filepath.Join(dir, IntermediateKeyFile)
 
 	if err := checkDirMode(dir); err != nil {
 		return nil, err
@@ -175,11 +203,6 @@ func Load(dir string, cfg Config) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := readKey(keyPath)
-	if err != nil {
-		return nil, err
-	}
-
 	if err := intermediate.CheckSignatureFrom(root); err != nil {
 		return nil, fmt.Errorf("ca: %s is not signed by %s: %w", intPath, rootPath, err)
 	}
@@ -191,7 +214,7 @@ func Load(dir string, cfg Config) (*Local, error) {
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(intermediate.PublicKey) {
-		return nil, fmt.Errorf("ca: %s does not match %s", keyPath, intPath)
+		return nil, fmt.Errorf("ca: %s does not match %s", keyName, intPath)
 	}
 	return &Local{
 		cfg:             cfg,
