@@ -126,6 +126,17 @@ func FinishFinalize(o *Order, serial string, prob *Problem) error {
 	return nil
 }
 
+// AbortFinalize returns a processing order to where BeginFinalize found
+// it (ready again, no CSR) after a transient signing failure, so that the
+// client's next finalize tries anew instead of meeting orderNotReady.
+func AbortFinalize(o *Order) error {
+	if o.Status != StatusProcessing {
+		return OrderNotReady("order is %s, not processing", o.Status)
+	}
+	o.Status, o.CSR, o.Queued = StatusPending, nil, time.Time{}
+	return nil
+}
+
 // DeactivateAccount is §7.3.6; a deactivated account stays deactivated.
 func DeactivateAccount(a *Account) error {
 	if a.Status != StatusValid {

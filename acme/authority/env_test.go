@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"path/filepath"
@@ -76,6 +77,9 @@ type fakeSigner struct {
 	mu     sync.Mutex
 	fail   bool
 	signed int
+	// unavailable is how many more Signs fail as an HSM with a closed
+	// session does: transiently, wrapping ca.ErrUnavailable.
+	unavailable int
 }
 
 func newFakeSigner(t *testing.T) *fakeSigner {
@@ -103,6 +107,10 @@ func (f *fakeSigner) Sign(ctx context.Context, req ca.Request) (*ca.Issued, erro
 	defer f.mu.Unlock()
 	if f.fail {
 		return nil, errors.New("fake signer: HSM unreachable")
+	}
+	if f.unavailable > 0 {
+		f.unavailable--
+		return nil, fmt.Errorf("%w: fake signer: session closed", ca.ErrUnavailable)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
 	if err != nil {
@@ -132,6 +140,12 @@ func (f *fakeSigner) setFail(fail bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail = fail
+}
+
+func (f *fakeSigner) setUnavailable(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unavailable = n
 }
 
 func (f *fakeSigner) signedCount() int {

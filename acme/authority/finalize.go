@@ -3,6 +3,8 @@ package authority
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net/url"
 
 	"github.com/acmed/acmed/acme"
@@ -87,9 +89,19 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 	}
 	// The authorizations were valid when the order was finalized, and the
 	// order's status no longer depends on them.
+	// signErr is written by the job before it hands its order over, so it
+	// is read only when runJob received that order.
+	var signErr error
 	if done, ok := runJob(ctx, a, a.cfg.FinalizeWait, func(ctx context.Context) *acme.Order {
-		return a.issue(ctx, claim, o)
+		out, err := a.issueOnce(ctx, claim, o)
+		signErr = err
+		return out
 	}); ok {
+		if signErr != nil {
+			// The store's "retry later" (503 + Retry-After): the order
+			// is ready again and the signer re-opens for the next try.
+			return nil, fmt.Errorf("%w: %w", storage.ErrUnavailable, signErr)
+		}
 		o = done
 	}
 	return a.view(o, authzs), nil
@@ -100,12 +112,33 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 // the order as written, or nil if the result could not be recorded. A
 // job whose order is no longer processing does nothing.
 func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Order) *acme.Order {
+	out, _ := a.issueOnce(ctx, claim, o)
+	return out
+}
+
+// issueOnce is issue that also returns the signer's transient failure
+// (wrapping ca.ErrUnavailable): then the order is back to ready, as
+// written, and not invalid, so that the client may finalize it again.
+func (a *Authority) issueOnce(ctx context.Context, claim storage.Claim, o *acme.Order) (*acme.Order, error) {
 	log := a.log.With("order", o.ID)
 	if o.Status != acme.StatusProcessing {
 		a.finish(ctx, claim)
-		return o
+		return o, nil
 	}
-	cert, prob := a.sign(ctx, o)
+	cert, prob, signErr := a.sign(ctx, o)
+	if signErr != nil {
+		log.WarnContext(ctx, "issuance postponed: signer unavailable", "err", signErr)
+		out, err := a.cfg.Store.UpdateOrder(ctx, o.ID, acme.AbortFinalize, storage.From(o), storage.Finishing(claim))
+		switch {
+		case isProblem(err):
+			a.finish(ctx, claim)
+			return nil, nil
+		case err != nil:
+			log.ErrorContext(ctx, "issuance job: record postponement", "err", err)
+			return nil, nil
+		}
+		return out, signErr
+	}
 	opts := []storage.Option{storage.From(o), storage.Finishing(claim)}
 	serial := ""
 	if cert != nil {
@@ -121,10 +154,10 @@ func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Orde
 	switch {
 	case isProblem(err):
 		a.finish(ctx, claim) // another worker finished the order first
-		return nil
+		return nil, nil
 	case err != nil:
 		log.ErrorContext(ctx, "issuance job: record result", "err", err)
-		return nil
+		return nil, nil
 	}
 	if cert != nil {
 		attrs := []any{"account", o.AccountID, "order", o.ID, "serial", cert.Serial,
@@ -135,23 +168,27 @@ func (a *Authority) issue(ctx context.Context, claim storage.Claim, o *acme.Orde
 		a.audit(ctx, "certificate.issue", attrs...)
 		a.cfg.Metrics.Issued(cert.Profile)
 	}
-	return out
+	return out, nil
 }
 
 // sign issues the certificate of a processing order. Failures become the
 // order's error; their cause goes to the log only.
-func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate, *acme.Problem) {
+//
+// A signer that is unavailable for now (ca.ErrUnavailable: an HSM session
+// that closed) is not the order's fault: that error is returned instead of
+// a problem, and the order is not failed.
+func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate, *acme.Problem, error) {
 	csr, err := x509.ParseCertificateRequest(o.CSR)
 	if err != nil {
-		return nil, acme.BadCSR("cannot parse CSR: %v", err)
+		return nil, acme.BadCSR("cannot parse CSR: %v", err), nil
 	}
 	prof := a.profileOf(o)
 	if prof == nil {
-		return nil, acme.InvalidProfile("the order's profile %q is no longer offered", o.Profile)
+		return nil, acme.InvalidProfile("the order's profile %q is no longer offered", o.Profile), nil
 	}
 	notBefore, notAfter, p := prof.Window(a.now(), o.NotBefore, o.NotAfter, prof.MaxValidity)
 	if p != nil {
-		return nil, p
+		return nil, p, nil
 	}
 	req := ca.Request{
 		PublicKey: csr.PublicKey, NotBefore: notBefore, NotAfter: notAfter,
@@ -165,14 +202,17 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 		u, err := url.Parse(o.SPIFFEID)
 		if err != nil {
 			a.log.ErrorContext(ctx, "issuance failed: stored SPIFFE ID", "order", o.ID, "err", err)
-			return nil, acme.ServerInternal("issuance failed")
+			return nil, acme.ServerInternal("issuance failed"), nil
 		}
 		req.URIs = []*url.URL{u}
 	}
 	issued, err := a.cfg.Signer.Sign(ctx, req)
+	if errors.Is(err, ca.ErrUnavailable) {
+		return nil, nil, err
+	}
 	if err != nil {
 		a.log.ErrorContext(ctx, "issuance failed", "order", o.ID, "err", err)
-		return nil, acme.ServerInternal("issuance failed")
+		return nil, acme.ServerInternal("issuance failed"), nil
 	}
 	return &acme.Certificate{
 		Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID, ChainPEM: issued.ChainPEM,
@@ -180,7 +220,7 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 		NotBefore: issued.Leaf.NotBefore, Profile: prof.Name,
 		// The store marks the replaced certificate in the same write.
 		Replaces: o.Replaces, EABKeyName: o.EABKeyName,
-	}, nil
+	}, nil, nil
 }
 
 // profileOf is the profile of an order, nil when it is no longer offered.

@@ -17,6 +17,7 @@ import (
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/ca"
+	"github.com/acmed/acmed/storage"
 )
 
 func TestNewAccount(t *testing.T) {
@@ -309,5 +310,36 @@ func TestChangeKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A signer that is unavailable for now (an HSM session closed) fails the
+// finalize with the store's "retry later" and leaves the order ready, not
+// invalid; finalizing again issues.
+func TestFinalizeSignerUnavailable(t *testing.T) {
+	e := newEnv(t, nil)
+	acct := e.account(t)
+	o := e.validOrder(t, acct, "a.example")
+	csr := csrFor(t, "a.example")
+	e.sig.setUnavailable(1)
+	if _, err := e.a.Finalize(t.Context(), authority.CallerOf(acct), o.ID, csr); !errors.Is(err, storage.ErrUnavailable) || !errors.Is(err, ca.ErrUnavailable) {
+		t.Fatalf("Finalize with the signer unavailable: %v, want storage.ErrUnavailable wrapping ca.ErrUnavailable", err)
+	}
+	got, err := e.a.Order(t.Context(), authority.CallerOf(acct), o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != acme.StatusReady || got.Error != nil {
+		t.Fatalf("order after a transient signing failure: %s, %v; want ready", got.Status, got.Error)
+	}
+	got, err = e.a.Finalize(t.Context(), authority.CallerOf(acct), o.ID, csr)
+	if err != nil {
+		t.Fatalf("second Finalize: %v", err)
+	}
+	if got.Status == acme.StatusProcessing {
+		got = e.waitOrder(t, acct, o.ID)
+	}
+	if got.Status != acme.StatusValid || e.sig.signedCount() != 1 {
+		t.Fatalf("order %s after retry, %d signed; want valid, 1", got.Status, e.sig.signedCount())
 	}
 }
