@@ -21,7 +21,15 @@ import (
 // this process's own: replicas sharing a Redis store must share one CA,
 // which `acmed init` makes once and operators copy, so a replica that
 // created its own would issue chains no client trusts.
-func loadCA(c config, log *slog.Logger) (*ca.Local, error) {
+func loadCA(c config, log *slog.Logger) (*ca.Local, func(), error) {
+	if c.CABackend == backendPKCS11 {
+		return loadPKCS11CA(c)
+	}
+	l, err := loadFileCA(c, log)
+	return l, func() {}, err
+}
+
+func loadFileCA(c config, log *slog.Logger) (*ca.Local, error) {
 	if !ca.Exists(c.Data) {
 		if isRedisURL(c.Store) {
 			return nil, fmt.Errorf("--data %s holds no CA, and serve never creates one for a Redis store: run \"acmed init --data %s\" once, then give every replica a copy of %s", c.Data, c.Data, c.Data)

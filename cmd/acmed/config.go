@@ -49,6 +49,8 @@ type config struct {
 	// Import names an existing CA's PEM files for init to install
 	// (import.go); the three go together.
 	ImportRoot, ImportIntermediate, ImportKey string
+	// backendFlags choose where the intermediate's key is (backend.go).
+	backendFlags
 
 	// MetricsListen serves Prometheus metrics (metrics.go); AlertWebhooks
 	// receive expiry alerts, scanned for every AlertInterval (alerts.go).
@@ -133,6 +135,7 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.StringVar(&c.ImportRoot, "import-root", "", "init: install this existing root certificate (PEM) instead of creating a CA; with --import-intermediate and --import-key")
 	fs.StringVar(&c.ImportIntermediate, "import-intermediate", "", "init: the existing intermediate certificate (PEM), signed by --import-root, that acmed issues from")
 	fs.StringVar(&c.ImportKey, "import-key", "", "init: the --import-intermediate's private key: ECDSA or RSA, PKCS#8, SEC1 or PKCS#1 PEM")
+	addBackendFlags(fs, &c.backendFlags)
 	fs.StringVar(&c.Listen, "listen", ":14000", "address to serve HTTPS on")
 	fs.StringVar(&c.ExternalURL, "external-url", "", "base URL clients use (default derived from --listen)")
 	fs.StringVar(&c.Store, "store", "", "store: a file path for the embedded store (default DATA/acmed.db)")
@@ -350,6 +353,9 @@ func (c config) check() error {
 		return errors.New("--data: must not be empty")
 	}
 	if err := c.checkImport(); err != nil {
+		return err
+	}
+	if err := c.checkBackend(); err != nil {
 		return err
 	}
 	if err := c.checkOCSP(); err != nil {

@@ -32,6 +32,9 @@ func initCA(c config, stdout io.Writer) error {
 	if c.importing() {
 		return importCA(c, stdout)
 	}
+	if c.CABackend == backendPKCS11 {
+		return initPKCS11(c, stdout)
+	}
 	err := ca.Init(c.Data, ca.Config{})
 	if errors.Is(err, ca.ErrExists) && c.ExistOK {
 		fmt.Fprintf(stdout, "CA already exists in %s\n", c.Data)
@@ -73,10 +76,11 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	// go-redis logs connection trouble through a process-wide logger; route
 	// it into ours, where an outage is already reported once per request.
 	goredis.SetLogger(redisLogger{log})
-	authorityCA, err := loadCA(c, log)
+	authorityCA, closeCA, err := loadCA(c, log)
 	if err != nil {
 		return err
 	}
+	defer closeCA()
 	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
