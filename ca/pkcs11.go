@@ -156,16 +156,59 @@ func InitPKCS11(dir string, c Config, cfg PKCS11Config) error {
 		return err
 	}
 	defer ctx.Close()
+	key, err := newTokenKey(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := initWith(dir, c, key); err != nil {
+		if derr := key.Delete(); derr != nil {
+			return fmt.Errorf("%w (and deleting the new key %q from the token: %w)", err, cfg.KeyLabel, derr)
+		}
+		return err
+	}
+	return nil
+}
+
+// newTokenKey generates the intermediate's key pair on the token, refusing
+// a label already there so that no token holds two keys of one name.
+func newTokenKey(ctx *crypto11.Context, cfg PKCS11Config) (crypto11.Signer, error) {
 	if ks, err := ctx.FindKeyPairs(nil, []byte(cfg.KeyLabel)); err != nil {
-		return fmt.Errorf("ca: pkcs11: --pkcs11-key-label %q on token %q: %w", cfg.KeyLabel, cfg.TokenLabel, err)
+		return nil, fmt.Errorf("ca: pkcs11: --pkcs11-key-label %q on token %q: %w", cfg.KeyLabel, cfg.TokenLabel, err)
 	} else if len(ks) > 0 {
-		return fmt.Errorf("ca: pkcs11: --pkcs11-key-label %q: token %q already holds a key pair with this label; choose another label or delete it", cfg.KeyLabel, cfg.TokenLabel)
+		return nil, fmt.Errorf("ca: pkcs11: --pkcs11-key-label %q: token %q already holds a key pair with this label; choose another label or delete it", cfg.KeyLabel, cfg.TokenLabel)
 	}
 	key, err := generateTokenKey(ctx, cfg.KeyLabel)
 	if err != nil {
-		return fmt.Errorf("ca: pkcs11: generate the intermediate key on token %q: %w", cfg.TokenLabel, err)
+		return nil, fmt.Errorf("ca: pkcs11: generate the intermediate key on token %q: %w", cfg.TokenLabel, err)
 	}
-	if err := initWith(dir, c, key); err != nil {
+	return key, nil
+}
+
+// PKCS11IntermediateCSR is IntermediateCSR with the key generated inside
+// the token (as InitPKCS11 makes it): dir gets nothing, csrPath the CSR.
+// If the CSR cannot be made or written the new key is deleted.
+func PKCS11IntermediateCSR(dir string, c Config, cfg PKCS11Config, csrPath string) error {
+	if err := checkNoCA(dir); err != nil {
+		return err
+	}
+	pin, err := readPIN(cfg.PINFile)
+	if err != nil {
+		return err
+	}
+	ctx, err := configure(cfg, pin)
+	if err != nil {
+		return err
+	}
+	defer ctx.Close()
+	key, err := newTokenKey(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	csr, err := newIntermediateCSR(c, key)
+	if err == nil {
+		err = writeCSR(csrPath, csr)
+	}
+	if err != nil {
 		if derr := key.Delete(); derr != nil {
 			return fmt.Errorf("%w (and deleting the new key %q from the token: %w)", err, cfg.KeyLabel, derr)
 		}

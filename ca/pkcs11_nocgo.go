@@ -20,6 +20,9 @@ func OpenPKCS11(PKCS11Config) (*TokenSigner, error) { return nil, errNoCgo }
 // InitPKCS11 fails: this build has no cgo.
 func InitPKCS11(string, Config, PKCS11Config) error { return errNoCgo }
 
+// PKCS11IntermediateCSR fails: this build has no cgo.
+func PKCS11IntermediateCSR(string, Config, PKCS11Config, string) error { return errNoCgo }
+
 // Public is never reached: no TokenSigner exists without cgo.
 func (*TokenSigner) Public() crypto.PublicKey { return nil }
 

@@ -49,6 +49,9 @@ type config struct {
 	// Import names an existing CA's PEM files for init to install
 	// (import.go); the three go together.
 	ImportRoot, ImportIntermediate, ImportKey string
+	// IntermediateCSR and IntermediateCert are the offline-root flow
+	// (import.go): init writes a CSR, then installs what the root signed.
+	IntermediateCSR, IntermediateCert string
 	// backendFlags choose where the intermediate's key is (backend.go).
 	backendFlags
 
@@ -134,6 +137,8 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.BoolVar(&c.ExistOK, "exist-ok", false, "init: succeed without change when the CA already exists")
 	fs.StringVar(&c.ImportRoot, "import-root", "", "init: install this existing root certificate (PEM) instead of creating a CA; with --import-intermediate and --import-key")
 	fs.StringVar(&c.ImportIntermediate, "import-intermediate", "", "init: the existing intermediate certificate (PEM), signed by --import-root, that acmed issues from")
+	fs.StringVar(&c.IntermediateCSR, "intermediate-csr", "", "init: generate the intermediate's key (in --data, or the token with --ca-backend pkcs11) and write a CSR for it to this file, for an offline root to sign; no root is created")
+	fs.StringVar(&c.IntermediateCert, "intermediate-cert", "", "init: install this intermediate certificate (PEM), the root's answer to --intermediate-csr, with --import-root naming that root")
 	fs.StringVar(&c.ImportKey, "import-key", "", "init: the --import-intermediate's private key: ECDSA or RSA, PKCS#8, SEC1 or PKCS#1 PEM")
 	addBackendFlags(fs, &c.backendFlags)
 	fs.StringVar(&c.Listen, "listen", ":14000", "address to serve HTTPS on")

@@ -32,6 +32,12 @@ func initCA(c config, stdout io.Writer) error {
 	if c.importing() {
 		return importCA(c, stdout)
 	}
+	if c.IntermediateCSR != "" {
+		return intermediateCSR(c, stdout)
+	}
+	if c.installing() {
+		return installIntermediate(c, stdout)
+	}
 	if c.CABackend == backendPKCS11 {
 		return initPKCS11(c, stdout)
 	}
