@@ -64,25 +64,7 @@ func Import(dir string, src ImportFiles, cfg Config) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("ca: import into %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
-		return fmt.Errorf("ca: import into %s: %w", dir, err)
-	}
-	if err := checkDirMode(dir); err != nil {
-		return err
-	}
-	var written []string
-	for _, f := range files {
-		path := filepath.Join(dir, f.name)
-		if err := writeNew(path, f.data, f.perm); err != nil {
-			for _, w := range written {
-				_ = os.Remove(w)
-			}
-			return err
-		}
-		written = append(written, path)
-	}
-	syncDir(dir)
-	return nil
+	return writeCAFiles(dir, "import into", files)
 }
 
 // checkImport refuses a CA Load would refuse, or that would sign

@@ -63,8 +63,16 @@ func initWith(dir string, cfg Config, intKey crypto.Signer) error {
 	if err != nil {
 		return err
 	}
+	return writeCAFiles(dir, "init", files)
+}
+
+// writeCAFiles creates dir if needed (refusing one others may write to)
+// and writes files into it in order, each only if absent; on a failure
+// it removes the ones this call created, so a CA is there whole or not at
+// all, and nobody else's files are touched (writeNew never replaces).
+func writeCAFiles(dir, op string, files []caFile) error {
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
-		return fmt.Errorf("ca: init %s: %w", dir, err)
+		return fmt.Errorf("ca: %s %s: %w", op, dir, err)
 	}
 	if err := checkDirMode(dir); err != nil {
 		return err
@@ -73,8 +81,6 @@ func initWith(dir string, cfg Config, intKey crypto.Signer) error {
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)
 		if err := writeNew(path, f.data, f.perm); err != nil {
-			// Only files this call created are removed; writeNew never
-			// replaces an existing one, so nobody else's CA is touched.
 			for _, w := range written {
 				_ = os.Remove(w)
 			}

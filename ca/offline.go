@@ -145,17 +145,8 @@ func InstallIntermediate(dir string, src InstallFiles, key crypto.Signer, keyNam
 	if err := checkImport(ImportFiles{Root: src.Root, Intermediate: src.Intermediate, Key: keyName}, root, intermediate, key, cfg); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
-		return fmt.Errorf("ca: install into %s: %w", dir, err)
-	}
-	intPath := filepath.Join(dir, IntermediateCertFile)
-	if err := writeNew(intPath, intPEM, certPerm); err != nil {
-		return err
-	}
-	if err := writeNew(filepath.Join(dir, RootCertFile), rootPEM, certPerm); err != nil {
-		_ = os.Remove(intPath)
-		return err
-	}
-	syncDir(dir)
-	return nil
+	return writeCAFiles(dir, "install into", []caFile{
+		{IntermediateCertFile, intPEM, certPerm},
+		{RootCertFile, rootPEM, certPerm}, // last: Exists is true only once the CA is complete
+	})
 }
