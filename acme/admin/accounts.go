@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -56,13 +55,9 @@ func accountView(a *acme.Account) Account {
 }
 
 func (s *Server) listAccounts(ctx context.Context, r *http.Request, by authority.Operator) (any, error) {
-	limit := DefaultAccountsPage
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return nil, badRequest("limit " + strconv.Quote(v) + ": not a number")
-		}
-		limit = n
+	limit, err := pageLimit(r.URL.Query(), DefaultAccountsPage)
+	if err != nil {
+		return nil, err
 	}
 	accts, next, err := s.auth.ListAccounts(ctx, by, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
