@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,45 +18,18 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/acmed/acmed/ca"
+	"github.com/acmed/acmed/ca/softhsmtest"
 )
 
-// softHSMModule is where Debian's softhsm2 package puts the module.
-const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
-
-// softHSM gives the test a fresh SoftHSM2 token labelled T (user PIN 1234)
-// in its own token directory, and the backend configuration for it. It
-// skips when SoftHSM2 is not installed, except under CI, where that fails.
+// softHSM gives the test a fresh SoftHSM2 token (softhsmtest) and the
+// backend configuration for it.
 func softHSM(t *testing.T) ca.PKCS11Config {
 	t.Helper()
-	util, err := exec.LookPath("softhsm2-util")
-	if err == nil {
-		_, err = os.Stat(softHSMModule)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("SoftHSM2 is required under CI: %v", err)
-		}
-		t.Skipf("SoftHSM2 not installed (apt-get install softhsm2): %v", err)
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	body := "directories.tokendir = " + tokens + "\nobjectstore.backend = file\nlog.level = ERROR\n"
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", conf)
-	out, err := exec.Command(util, "--init-token", "--free", "--label", "T", "--pin", "1234", "--so-pin", "5678").CombinedOutput()
-	if err != nil {
-		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
-	}
+	tok := softhsmtest.New(t)
 	return ca.PKCS11Config{
-		Module:     softHSMModule,
-		TokenLabel: "T",
-		PINFile:    writePIN(t, dir, "1234", 0o600),
+		Module:     tok.Module,
+		TokenLabel: tok.Label,
+		PINFile:    tok.PINFile,
 		KeyLabel:   "acmed-intermediate",
 	}
 }

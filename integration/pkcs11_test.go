@@ -16,47 +16,18 @@ import (
 	"time"
 
 	"github.com/acmed/acmed/ca"
+	"github.com/acmed/acmed/ca/softhsmtest"
 	"github.com/acmed/acmed/challenges/challengetest"
 )
 
-// softHSMModule is where Debian's softhsm2 package puts the module.
-const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
-
-// softHSMFlags gives the test a fresh SoftHSM2 token (its own
-// SOFTHSM2_CONF and token directory, inherited by the acmed it starts) and
-// returns the --ca-backend pkcs11 flags for it. It skips when SoftHSM2 is
-// missing, except under CI, where that fails.
+// softHSMFlags gives the test a fresh SoftHSM2 token (softhsmtest: its own
+// SOFTHSM2_CONF, inherited by the acmed it starts) and returns the
+// --ca-backend pkcs11 flags for it.
 func softHSMFlags(t *testing.T) []string {
 	t.Helper()
-	util, err := exec.LookPath("softhsm2-util")
-	if err == nil {
-		_, err = os.Stat(softHSMModule)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("SoftHSM2 is required under CI: %v", err)
-		}
-		t.Skipf("SoftHSM2 not installed (apt-get install softhsm2): %v", err)
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", conf)
-	if out, err := exec.Command(util, "--init-token", "--free", "--label", "T", "--pin", "1234", "--so-pin", "5678").CombinedOutput(); err != nil {
-		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
-	}
-	pin := filepath.Join(dir, "pin")
-	if err := os.WriteFile(pin, []byte("1234\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return []string{"--ca-backend", "pkcs11", "--pkcs11-module", softHSMModule,
-		"--pkcs11-token-label", "T", "--pkcs11-pin-file", pin, "--pkcs11-key-label", "acmed-intermediate"}
+	tok := softhsmtest.New(t)
+	return []string{"--ca-backend", "pkcs11", "--pkcs11-module", tok.Module,
+		"--pkcs11-token-label", tok.Label, "--pkcs11-pin-file", tok.PINFile, "--pkcs11-key-label", "acmed-intermediate"}
 }
 
 // TestPKCS11CAIssues: acmed init --ca-backend pkcs11 generates the
