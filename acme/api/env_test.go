@@ -83,6 +83,14 @@ func startEnv(t *testing.T, store authority.Store, ready func(context.Context) e
 // startEnvWith is startEnv with tune changing the Authority's Config.
 func startEnvWith(t *testing.T, store authority.Store, ready func(context.Context) error, log *slog.Logger, tune func(*authority.Config)) *env {
 	t.Helper()
+	return startEnvAPI(t, store, ready, log, tune, nil)
+}
+
+// startEnvAPI is startEnvWith with tuneAPI (when not nil) changing the
+// API's Config, given the CA.
+func startEnvAPI(t *testing.T, store authority.Store, ready func(context.Context) error, log *slog.Logger,
+	tune func(*authority.Config), tuneAPI func(*ca.Local, *api.Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	if err := ca.Init(dir, ca.Config{}); err != nil {
 		t.Fatal(err)
@@ -115,7 +123,11 @@ func startEnvWith(t *testing.T, store authority.Store, ready func(context.Contex
 	go func() { _ = auth.Run(ctx); close(done) }()
 	srv := httptest.NewUnstartedServer(nil)
 	e.base = "http://" + srv.Listener.Addr().String()
-	srv.Config.Handler = api.New(api.Config{Authority: auth, BaseURL: e.base, RootsPEM: signer.RootPEM(), Ready: ready, Logger: log})
+	apiCfg := api.Config{Authority: auth, BaseURL: e.base, RootsPEM: signer.RootPEM(), Ready: ready, Logger: log}
+	if tuneAPI != nil {
+		tuneAPI(signer, &apiCfg)
+	}
+	srv.Config.Handler = api.New(apiCfg)
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()

@@ -95,6 +95,7 @@ func (s *Server) certificate(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
+		s.chainLinks(w, c, 0, len(s.alternates(c)))
 		w.Header().Set("Content-Type", "application/pem-certificate-chain")
 		_, _ = w.Write(c.ChainPEM)
 		return nil

@@ -57,6 +57,9 @@ type Config struct {
 
 	// CRLs serves GET /crl/ISSUER.crl; nil: no such route.
 	CRLs CRLSource
+	// Alternates gives certificates' alternate chains, served at the
+	// certificate URL followed by /1, /2… (alternates.go); nil: none.
+	Alternates ChainSource
 }
 
 // Server serves the ACME API.
@@ -102,6 +105,7 @@ func New(cfg Config) *Server {
 	post.HandleFunc(authzPath+"{id}", s.authorization)
 	post.HandleFunc(challengePath+"{authz}/{id}", s.challenge)
 	post.HandleFunc(certPath+"{serial}", s.certificate)
+	post.HandleFunc(certPath+"{serial}/{alt}", s.certificateAlternate)
 
 	r.NotFoundHandler = s.indexLink(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.replayNonceOnPost(w, r)
