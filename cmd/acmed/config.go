@@ -54,6 +54,8 @@ type config struct {
 	IntermediateCSR, IntermediateCert string
 	// backendFlags choose where the intermediate's key is (backend.go).
 	backendFlags
+	// alternateFlags name cross-signed chains to serve (alternates.go).
+	alternateFlags
 
 	// MetricsListen serves Prometheus metrics (metrics.go); AlertWebhooks
 	// receive expiry alerts, scanned for every AlertInterval (alerts.go).
@@ -141,6 +143,7 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.StringVar(&c.IntermediateCert, "intermediate-cert", "", "init: install this intermediate certificate (PEM), the root's answer to --intermediate-csr, with --import-root naming that root")
 	fs.StringVar(&c.ImportKey, "import-key", "", "init: the --import-intermediate's private key: ECDSA or RSA, PKCS#8, SEC1 or PKCS#1 PEM")
 	addBackendFlags(fs, &c.backendFlags)
+	addAlternateFlags(fs, &c.alternateFlags)
 	fs.StringVar(&c.Listen, "listen", ":14000", "address to serve HTTPS on")
 	fs.StringVar(&c.ExternalURL, "external-url", "", "base URL clients use (default derived from --listen)")
 	fs.StringVar(&c.Store, "store", "", "store: a file path for the embedded store (default DATA/acmed.db)")

@@ -87,6 +87,10 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeCA()
+	alternates, err := loadAlternates(c, authorityCA, log)
+	if err != nil {
+		return err
+	}
 	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
@@ -170,7 +174,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		Authority: auth, BaseURL: base.String(), RootsPEM: authorityCA.RootPEM(), Logger: log,
 		Ready: drain.ready(store.Ping), Website: c.Website, TermsOfService: c.TermsOfService,
 		CAAIdentities: splitList(c.CAAIdentities), ExternalAccountRequired: auth.EABRequired(),
-		Instrument: instrument, CRLs: crls,
+		Instrument: instrument, CRLs: crls, Alternates: alternates,
 	})
 	var acmeHandler, revHandler http.Handler = handler, handler.RevocationHandler()
 	if ocspHandler != nil {
