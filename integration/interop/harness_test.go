@@ -134,6 +134,13 @@ type acmed struct {
 // flags. Everything is stopped when the test ends.
 func newEnv(t *testing.T, acmedArgs ...string) *env {
 	t.Helper()
+	return newEnvPrepared(t, nil, acmedArgs...)
+}
+
+// newEnvPrepared is newEnv with prepare, when not nil, run on acmed's
+// --data between init and serve; the flags it returns are added to serve's.
+func newEnvPrepared(t *testing.T, prepare func(data string) []string, acmedArgs ...string) *env {
+	t.Helper()
 	e := &env{t: t, logs: logDir(t)}
 	t.Logf("logs in %s", e.logs)
 	// Registered first, so it runs last: after every process has stopped and
@@ -160,6 +167,9 @@ func newEnv(t *testing.T, acmedArgs ...string) *env {
 	data := filepath.Join(t.TempDir(), "acmed-data")
 	if out, err := exec.Command(acmedBinary, "init", "--data", data).CombinedOutput(); err != nil {
 		t.Fatalf("acmed init: %v: %s", err, out)
+	}
+	if prepare != nil {
+		acmedArgs = append(slices.Clip(acmedArgs), prepare(data)...)
 	}
 	args := append([]string{
 		"serve",
