@@ -46,12 +46,12 @@ type Local struct {
 // root.pem is written last, so Exists is true only once the CA is complete;
 // if Init fails part way it removes what it wrote.
 func Init(dir string, cfg Config) error {
-	return initWith(dir, cfg, nil)
+	return initWith(dir, cfg, nil, nil)
 }
 
-// initWith is Init; a non-nil intKey is the intermediate's key held
-// elsewhere (a token), and then intermediate.key is not written.
-func initWith(dir string, cfg Config, intKey crypto.Signer) error {
+// initWith is Init; a non-nil rootKey or intKey is that key held
+// elsewhere (a token), and then its file is not written.
+func initWith(dir string, cfg Config, rootKey, intKey crypto.Signer) error {
 	rootPath := filepath.Join(dir, RootCertFile)
 	if _, err := os.Lstat(rootPath); err == nil {
 		return fmt.Errorf("%w: %s is present", ErrExists, rootPath)
@@ -59,7 +59,7 @@ func initWith(dir string, cfg Config, intKey crypto.Signer) error {
 		return fmt.Errorf("ca: init %s: %w", dir, err)
 	}
 
-	files, err := newCAFiles(cfg, intKey)
+	files, err := newCAFiles(cfg, rootKey, intKey)
 	if err != nil {
 		return err
 	}
@@ -99,13 +99,18 @@ type caFile struct {
 }
 
 // newCAFiles generates the CA in memory, in the order Init must write it.
-// A nil intKey means a new file key for the intermediate.
-func newCAFiles(cfg Config, intKey crypto.Signer) ([]caFile, error) {
+// A nil rootKey or intKey means a new file key for the root or the
+// intermediate.
+func newCAFiles(cfg Config, rootKey, intKey crypto.Signer) ([]caFile, error) {
 	r, now := cfg.rand(), cfg.now()
 
-	rootKey, err := ecdsa.GenerateKey(elliptic.P384(), r)
-	if err != nil {
-		return nil, fmt.Errorf("ca: generate root key: %w", err)
+	var rootFileKey crypto.Signer
+	if rootKey == nil {
+		k, err := ecdsa.GenerateKey(elliptic.P384(), r)
+		if err != nil {
+			return nil, fmt.Errorf("ca: generate root key: %w", err)
+		}
+		rootKey, rootFileKey = k, k
 	}
 	rootTmpl, err := rootTemplate(r, rootKey.Public(), now)
 	if err != nil {
@@ -137,11 +142,14 @@ func newCAFiles(cfg Config, intKey crypto.Signer) ([]caFile, error) {
 		return nil, fmt.Errorf("ca: sign intermediate: %w", err)
 	}
 
-	rootKeyPEM, err := encodeKey(rootKey)
-	if err != nil {
-		return nil, err
+	var files []caFile
+	if rootFileKey != nil {
+		rootKeyPEM, err := encodeKey(rootFileKey)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, caFile{RootKeyFile, rootKeyPEM, keyPerm})
 	}
-	files := []caFile{{RootKeyFile, rootKeyPEM, keyPerm}}
 	if intFileKey != nil {
 		intKeyPEM, err := encodeKey(intFileKey)
 		if err != nil {

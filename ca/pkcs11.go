@@ -140,12 +140,17 @@ func (s *TokenSigner) Close() error {
 
 // InitPKCS11 is Init with the intermediate's key generated inside the token
 // (P-256, labelled cfg.KeyLabel, sensitive and not extractable): dir gets
-// root.pem, root.key and intermediate.pem, never an intermediate key. A
-// label already on the token is refused, so a second init cannot leave two
-// keys of one name; if writing dir fails the new key is deleted.
+// root.pem, root.key and intermediate.pem, never an intermediate key. With
+// cfg.RootKeyLabel the root's key (P-384, as Init's) is generated in the
+// token too, with the same attributes, and no root.key is written. A label
+// already on the token is refused, so a second init cannot leave two keys
+// of one name; if writing dir fails the new keys are deleted.
 func InitPKCS11(dir string, c Config, cfg PKCS11Config) error {
 	if Exists(dir) {
 		return fmt.Errorf("%w: %s is present", ErrExists, dir+"/"+RootCertFile)
+	}
+	if cfg.RootKeyLabel != "" && cfg.RootKeyLabel == cfg.KeyLabel {
+		return fmt.Errorf("ca: pkcs11: --pkcs11-root-key-label %q: the same label as --pkcs11-key-label; the root and the intermediate need a key each", cfg.RootKeyLabel)
 	}
 	pin, err := readPIN(cfg.PINFile)
 	if err != nil {
@@ -156,30 +161,55 @@ func InitPKCS11(dir string, c Config, cfg PKCS11Config) error {
 		return err
 	}
 	defer ctx.Close()
-	key, err := newTokenKey(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if err := initWith(dir, c, key); err != nil {
-		if derr := key.Delete(); derr != nil {
-			return fmt.Errorf("%w (and deleting the new key %q from the token: %w)", err, cfg.KeyLabel, derr)
+	var made []tokenKey // deleted again if init fails
+	var rootKey crypto.Signer
+	if cfg.RootKeyLabel != "" {
+		k, err := newTokenKey(ctx, cfg, "--pkcs11-root-key-label", cfg.RootKeyLabel, elliptic.P384())
+		if err != nil {
+			return err
 		}
-		return err
+		rootKey, made = k, append(made, tokenKey{k, cfg.RootKeyLabel})
+	}
+	key, err := newTokenKey(ctx, cfg, "--pkcs11-key-label", cfg.KeyLabel, elliptic.P256())
+	if err == nil {
+		made = append(made, tokenKey{key, cfg.KeyLabel})
+		err = initWith(dir, c, rootKey, key)
+	}
+	if err != nil {
+		return deleteTokenKeys(err, made)
 	}
 	return nil
 }
 
-// newTokenKey generates the intermediate's key pair on the token, refusing
-// a label already there so that no token holds two keys of one name.
-func newTokenKey(ctx *crypto11.Context, cfg PKCS11Config) (crypto11.Signer, error) {
-	if ks, err := ctx.FindKeyPairs(nil, []byte(cfg.KeyLabel)); err != nil {
-		return nil, fmt.Errorf("ca: pkcs11: --pkcs11-key-label %q on token %q: %w", cfg.KeyLabel, cfg.TokenLabel, err)
-	} else if len(ks) > 0 {
-		return nil, fmt.Errorf("ca: pkcs11: --pkcs11-key-label %q: token %q already holds a key pair with this label; choose another label or delete it", cfg.KeyLabel, cfg.TokenLabel)
+// tokenKey is a key pair init generated, with its label for messages.
+type tokenKey struct {
+	key   crypto11.Signer
+	label string
+}
+
+// deleteTokenKeys undoes a failed init's key generation, adding to err
+// any key it could not delete.
+func deleteTokenKeys(err error, keys []tokenKey) error {
+	for _, k := range keys {
+		if derr := k.key.Delete(); derr != nil {
+			err = fmt.Errorf("%w (and deleting the new key %q from the token: %w)", err, k.label, derr)
+		}
 	}
-	key, err := generateTokenKey(ctx, cfg.KeyLabel)
+	return err
+}
+
+// newTokenKey generates a key pair on the token under label (given by
+// flag), refusing a label already there so that no token holds two keys
+// of one name.
+func newTokenKey(ctx *crypto11.Context, cfg PKCS11Config, flag, label string, curve elliptic.Curve) (crypto11.Signer, error) {
+	if ks, err := ctx.FindKeyPairs(nil, []byte(label)); err != nil {
+		return nil, fmt.Errorf("ca: pkcs11: %s %q on token %q: %w", flag, label, cfg.TokenLabel, err)
+	} else if len(ks) > 0 {
+		return nil, fmt.Errorf("ca: pkcs11: %s %q: token %q already holds a key pair with this label; choose another label or delete it", flag, label, cfg.TokenLabel)
+	}
+	key, err := generateTokenKey(ctx, label, curve)
 	if err != nil {
-		return nil, fmt.Errorf("ca: pkcs11: generate the intermediate key on token %q: %w", cfg.TokenLabel, err)
+		return nil, fmt.Errorf("ca: pkcs11: generate the key %s %q on token %q: %w", flag, label, cfg.TokenLabel, err)
 	}
 	return key, nil
 }
@@ -200,7 +230,7 @@ func PKCS11IntermediateCSR(dir string, c Config, cfg PKCS11Config, csrPath strin
 		return err
 	}
 	defer ctx.Close()
-	key, err := newTokenKey(ctx, cfg)
+	key, err := newTokenKey(ctx, cfg, "--pkcs11-key-label", cfg.KeyLabel, elliptic.P256())
 	if err != nil {
 		return err
 	}
@@ -209,18 +239,15 @@ func PKCS11IntermediateCSR(dir string, c Config, cfg PKCS11Config, csrPath strin
 		err = writeCSR(csrPath, csr)
 	}
 	if err != nil {
-		if derr := key.Delete(); derr != nil {
-			return fmt.Errorf("%w (and deleting the new key %q from the token: %w)", err, cfg.KeyLabel, derr)
-		}
-		return err
+		return deleteTokenKeys(err, []tokenKey{{key, cfg.KeyLabel}})
 	}
 	return nil
 }
 
-// generateTokenKey makes a P-256 key pair on the token. crypto11's defaults
+// generateTokenKey makes a key pair on curve on the token. crypto11's defaults
 // already mark the private key sensitive and not extractable; they are
 // set here anyway, so the guarantee does not hang on a library default.
-func generateTokenKey(ctx *crypto11.Context, label string) (crypto11.Signer, error) {
+func generateTokenKey(ctx *crypto11.Context, label string, curve elliptic.Curve) (crypto11.Signer, error) {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
@@ -244,7 +271,7 @@ func generateTokenKey(ctx *crypto11.Context, label string) (crypto11.Signer, err
 			return nil, err
 		}
 	}
-	key, err := ctx.GenerateECDSAKeyPairWithAttributes(public, private, elliptic.P256())
+	key, err := ctx.GenerateECDSAKeyPairWithAttributes(public, private, curve)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ package ca_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
@@ -71,41 +72,7 @@ func TestInitPKCS11KeyStaysInToken(t *testing.T) {
 		t.Errorf("%s written with a token key (stat: %v)", ca.IntermediateKeyFile, err)
 	}
 
-	// The attributes, read back through PKCS#11: a tool refusing to
-	// export the key would prove nothing.
-	pin := "1234"
-	c11, err := crypto11.Configure(&crypto11.Config{Path: cfg.Module, TokenLabel: cfg.TokenLabel, Pin: pin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := c11.FindKeyPair(nil, []byte(cfg.KeyLabel))
-	if err != nil || key == nil {
-		t.Fatalf("FindKeyPair: %v, %v", key, err)
-	}
-	attrs, err := c11.GetAttributes(key, []crypto11.AttributeType{crypto11.CkaSensitive, crypto11.CkaExtractable, crypto11.CkaLocal, crypto11.CkaKeyType})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []struct {
-		name string
-		t    crypto11.AttributeType
-		v    bool
-	}{
-		{"CKA_SENSITIVE", crypto11.CkaSensitive, true},
-		{"CKA_EXTRACTABLE", crypto11.CkaExtractable, false},
-		{"CKA_LOCAL", crypto11.CkaLocal, true},
-	} {
-		a := attrs[want.t]
-		if a == nil || len(a.Value) != 1 || (a.Value[0] != 0) != want.v {
-			t.Errorf("%s = %v, want %v", want.name, a, want.v)
-		}
-	}
-	if kt := attrs[crypto11.CkaKeyType]; kt == nil || len(kt.Value) == 0 || kt.Value[0] != byte(pkcs11.CKK_EC) {
-		t.Errorf("CKA_KEY_TYPE = %v, want CKK_EC", kt)
-	}
-	if err := c11.Close(); err != nil {
-		t.Fatal(err)
-	}
+	checkTokenKey(t, cfg, cfg.KeyLabel, elliptic.P256())
 
 	// A leaf signed through the token verifies against the intermediate.
 	l, err := ca.LoadWithSigner(dir, ca.Config{}, openToken(t, cfg), "token key")
@@ -129,6 +96,131 @@ func TestInitPKCS11KeyStaysInToken(t *testing.T) {
 	err = ca.InitPKCS11(filepath.Join(t.TempDir(), "ca2"), ca.Config{}, cfg)
 	if err == nil || !strings.Contains(err.Error(), "already holds a key pair") {
 		t.Errorf("second InitPKCS11 = %v, want the label refused", err)
+	}
+}
+
+// checkTokenKey reads the attributes of the key pair labelled label back
+// through PKCS#11 (a tool refusing to export the key would prove nothing):
+// an EC key on curve, sensitive, not extractable, generated on the token.
+// It returns the key's public half.
+func checkTokenKey(t *testing.T, cfg ca.PKCS11Config, label string, curve elliptic.Curve) crypto.PublicKey {
+	t.Helper()
+	c11, err := crypto11.Configure(&crypto11.Config{Path: cfg.Module, TokenLabel: cfg.TokenLabel, Pin: "1234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c11.Close()
+	key, err := c11.FindKeyPair(nil, []byte(label))
+	if err != nil || key == nil {
+		t.Fatalf("FindKeyPair(%q): %v, %v", label, key, err)
+	}
+	attrs, err := c11.GetAttributes(key, []crypto11.AttributeType{crypto11.CkaSensitive, crypto11.CkaExtractable, crypto11.CkaLocal, crypto11.CkaKeyType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		name string
+		t    crypto11.AttributeType
+		v    bool
+	}{
+		{"CKA_SENSITIVE", crypto11.CkaSensitive, true},
+		{"CKA_EXTRACTABLE", crypto11.CkaExtractable, false},
+		{"CKA_LOCAL", crypto11.CkaLocal, true},
+	} {
+		a := attrs[want.t]
+		if a == nil || len(a.Value) != 1 || (a.Value[0] != 0) != want.v {
+			t.Errorf("%s: %s = %v, want %v", label, want.name, a, want.v)
+		}
+	}
+	if kt := attrs[crypto11.CkaKeyType]; kt == nil || len(kt.Value) == 0 || kt.Value[0] != byte(pkcs11.CKK_EC) {
+		t.Errorf("%s: CKA_KEY_TYPE = %v, want CKK_EC", label, kt)
+	}
+	pub, ok := key.Public().(*ecdsa.PublicKey)
+	if !ok || pub.Curve != curve {
+		t.Errorf("%s: public key %T, want ECDSA %s", label, key.Public(), curve.Params().Name)
+	}
+	return key.Public()
+}
+
+// With --pkcs11-root-key-label the root's key is generated in the token
+// too, with the intermediate's attributes, and --data holds no key at all.
+func TestInitPKCS11RootKeyInToken(t *testing.T) {
+	cfg := softHSM(t)
+	cfg.RootKeyLabel = "acmed-root"
+	dir := filepath.Join(t.TempDir(), "ca")
+	if err := ca.InitPKCS11(dir, ca.Config{}, cfg); err != nil {
+		t.Fatalf("InitPKCS11: %v", err)
+	}
+	for _, f := range []string{ca.RootKeyFile, ca.IntermediateKeyFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s written with the key in the token (stat: %v)", f, err)
+		}
+	}
+	rootPub := checkTokenKey(t, cfg, cfg.RootKeyLabel, elliptic.P384())
+	checkTokenKey(t, cfg, cfg.KeyLabel, elliptic.P256())
+
+	l, err := ca.LoadWithSigner(dir, ca.Config{}, openToken(t, cfg), "token key")
+	if err != nil {
+		t.Fatalf("LoadWithSigner: %v", err)
+	}
+	root := l.Root()
+	if p, ok := root.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !p.Equal(rootPub) {
+		t.Fatal("root.pem is not for the token's root key")
+	}
+	if err := root.CheckSignatureFrom(root); err != nil {
+		t.Errorf("root not self-signed by the token's root key: %v", err)
+	}
+	if err := l.Intermediate().CheckSignatureFrom(root); err != nil {
+		t.Errorf("intermediate not signed by the token's root key: %v", err)
+	}
+	issued, err := l.Sign(context.Background(), validRequest(ecKey(t, elliptic.P256())))
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	inter := x509.NewCertPool()
+	inter.AddCert(l.Intermediate())
+	if _, err := issued.Leaf.Verify(x509.VerifyOptions{Roots: rootPool(l), Intermediates: inter, CurrentTime: epoch.Add(2 * time.Hour)}); err != nil {
+		t.Errorf("leaf does not verify: %v", err)
+	}
+}
+
+// A root label the token already holds, or the intermediate's own label,
+// is refused; a failed init deletes the keys it generated.
+func TestInitPKCS11RootKeyRefused(t *testing.T) {
+	cfg := softHSM(t)
+	cfg.RootKeyLabel = "acmed-root"
+	if err := ca.InitPKCS11(filepath.Join(t.TempDir(), "ca"), ca.Config{}, cfg); err != nil {
+		t.Fatalf("InitPKCS11: %v", err)
+	}
+	for _, tc := range []struct {
+		name       string
+		root, key  string
+		want       string
+		notOnToken string // a label the failed init must not leave behind
+	}{
+		{"root label taken", "acmed-root", "acmed-intermediate-2", `--pkcs11-root-key-label "acmed-root": token "T" already holds`, ""},
+		{"intermediate label taken", "acmed-root-2", "acmed-intermediate", `--pkcs11-key-label "acmed-intermediate": token "T" already holds`, "acmed-root-2"},
+		{"same label", "acmed-x", "acmed-x", "the same label as --pkcs11-key-label", "acmed-x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg
+			c.RootKeyLabel, c.KeyLabel = tc.root, tc.key
+			dir := filepath.Join(t.TempDir(), "ca")
+			err := ca.InitPKCS11(dir, ca.Config{}, c)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("InitPKCS11 = %v, want one line containing %q", err, tc.want)
+			}
+			if ca.Exists(dir) {
+				t.Error("a refused init left a CA")
+			}
+			if tc.notOnToken != "" {
+				c.KeyLabel = tc.notOnToken
+				if s, err := ca.OpenPKCS11(c); err == nil {
+					_ = s.Close()
+					t.Errorf("the refused init left key %q on the token", tc.notOnToken)
+				}
+			}
+		})
 	}
 }
 

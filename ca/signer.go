@@ -20,6 +20,11 @@ type PKCS11Config struct {
 	TokenLabel string // --pkcs11-token-label
 	PINFile    string // --pkcs11-pin-file: the user PIN, mode 0600 or stricter
 	KeyLabel   string // --pkcs11-key-label: the intermediate's key pair
+	// RootKeyLabel (--pkcs11-root-key-label) is for init alone: the root's
+	// key pair is generated in the token under this label and no root.key
+	// is written. Empty: the root's key is the root.key file, as with the
+	// file backend. serve never needs the root's key.
+	RootKeyLabel string
 }
 
 // readPIN reads the user PIN from path, refusing a file others may read:

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -25,9 +26,27 @@ import (
 // --ca-backend pkcs11 flags for it.
 func softHSMFlags(t *testing.T) []string {
 	t.Helper()
+	_, flags := softHSMToken(t)
+	return flags
+}
+
+// softHSMToken is softHSMFlags that also returns the token.
+func softHSMToken(t *testing.T) (softhsmtest.Token, []string) {
+	t.Helper()
 	tok := softhsmtest.New(t)
-	return []string{"--ca-backend", "pkcs11", "--pkcs11-module", tok.Module,
+	return tok, []string{"--ca-backend", "pkcs11", "--pkcs11-module", tok.Module,
 		"--pkcs11-token-label", tok.Label, "--pkcs11-pin-file", tok.PINFile, "--pkcs11-key-label", "acmed-intermediate"}
+}
+
+// withFlag is flags with flag's value replaced by value.
+func withFlag(flags []string, flag, value string) []string {
+	out := append([]string(nil), flags...)
+	for i := range out {
+		if out[i] == flag {
+			out[i+1] = value
+		}
+	}
+	return out
 }
 
 // TestPKCS11CAIssues: acmed init --ca-backend pkcs11 generates the
@@ -75,15 +94,7 @@ func TestPKCS11CAIssues(t *testing.T) {
 func TestPKCS11Refused(t *testing.T) {
 	p11 := softHSMFlags(t)
 	data := filepath.Join(t.TempDir(), "data")
-	with := func(flag, value string) []string {
-		out := append([]string(nil), p11...)
-		for i := range out {
-			if out[i] == flag {
-				out[i+1] = value
-			}
-		}
-		return out
-	}
+	with := func(flag, value string) []string { return withFlag(p11, flag, value) }
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -102,4 +113,125 @@ func TestPKCS11Refused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPKCS11ServeRefused: with a CA made by init, serve stops before it
+// listens, with one line naming what is wrong and a non-zero exit, for
+// each bad setting of the token: a wrong PIN, a token or key label the
+// module does not have, a module that does not load, a PIN file others
+// can read. init refuses --pkcs11-root-key-label where it cannot apply.
+func TestPKCS11ServeRefused(t *testing.T) {
+	tok, p11 := softHSMToken(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if out, err := exec.Command(acmedBinary, append([]string{"init", "--data", data}, p11...)...).CombinedOutput(); err != nil {
+		t.Fatalf("acmed init: %v: %s", err, out)
+	}
+	pins := t.TempDir()
+	pinFile := func(pin string, mode os.FileMode) string {
+		p := filepath.Join(pins, pin+"-"+strconv.FormatUint(uint64(mode), 8))
+		if err := os.WriteFile(p, []byte(pin+"\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A shared library that is not a PKCS#11 module: it loads, and has no
+	// C_GetFunctionList.
+	notModule := "/usr/lib/x86_64-linux-gnu/libz.so.1"
+	if _, err := os.Stat(notModule); err != nil {
+		notModule = tok.Dir + "/not-a-module.so" // dlopen refuses a text file
+		if err := os.WriteFile(notModule, []byte("not ELF\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serve := func(flags []string) []string {
+		return append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, flags...)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wrong PIN", serve(withFlag(p11, "--pkcs11-pin-file", pinFile("9999", 0o600))), "CKR_PIN_INCORRECT"},
+		{"PIN file open to others", serve(withFlag(p11, "--pkcs11-pin-file", pinFile("1234", 0o644))), "open to group or others (mode 0644)"},
+		{"token label not on the module", serve(withFlag(p11, "--pkcs11-token-label", "nope")), `--pkcs11-token-label "nope"`},
+		{"key label not on the token", serve(withFlag(p11, "--pkcs11-key-label", "nope")), `--pkcs11-key-label "nope": no key pair with this label on token "T"`},
+		{"module missing", serve(withFlag(p11, "--pkcs11-module", "/nonexistent/libnope.so")), "--pkcs11-module /nonexistent/libnope.so"},
+		{"not a PKCS#11 module", serve(withFlag(p11, "--pkcs11-module", notModule)), "--pkcs11-module " + notModule},
+		{"root key label with the file backend", []string{"init", "--data", filepath.Join(t.TempDir(), "d"), "--pkcs11-root-key-label", "r"}, "--pkcs11-root-key-label: only with --ca-backend pkcs11"},
+		{"root key label = key label", append([]string{"init", "--data", filepath.Join(t.TempDir(), "d"), "--pkcs11-root-key-label", "acmed-intermediate"}, p11...), "the same label as --pkcs11-key-label"},
+		{"root key label in the offline-root flow", append([]string{"init", "--data", filepath.Join(t.TempDir(), "d"), "--pkcs11-root-key-label", "r", "--intermediate-csr", filepath.Join(t.TempDir(), "csr")}, p11...), "--pkcs11-root-key-label: not with --intermediate-csr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(acmedBinary, tc.args...)
+			out, err := cmd.CombinedOutput()
+			msg := strings.TrimSpace(string(out))
+			t.Log(msg)
+			if err == nil || cmd.ProcessState.ExitCode() == 0 || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("acmed %s: %v, output %q; want one line with %q and a non-zero exit", tc.args[0], err, msg, tc.want)
+			}
+		})
+	}
+}
+
+// TestPKCS11RootKeyInToken: acmed init --pkcs11-root-key-label generates
+// the root's key in the token as well (its attributes are checked in
+// package ca): --data holds no key at all, root.pem is the token key's,
+// and serve issues as usual.
+func TestPKCS11RootKeyInToken(t *testing.T) {
+	tok, p11 := softHSMToken(t)
+	data := filepath.Join(t.TempDir(), "data")
+	out, err := exec.Command(acmedBinary, append([]string{"init", "--data", data, "--pkcs11-root-key-label", "acmed-root"}, p11...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("acmed init --pkcs11-root-key-label: %v: %s", err, out)
+	}
+	t.Logf("%s", out)
+	for _, f := range []string{ca.RootKeyFile, ca.IntermediateKeyFile} {
+		if _, err := os.Stat(filepath.Join(data, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("init wrote %s with the key in the token (stat: %v)", f, err)
+		}
+	}
+	rootKey, err := ca.OpenPKCS11(ca.PKCS11Config{Module: tok.Module, TokenLabel: tok.Label, PINFile: tok.PINFile, KeyLabel: "acmed-root"})
+	if err != nil {
+		t.Fatalf("the root's key on the token: %v", err)
+	}
+	pub := rootKey.Public()
+	_ = rootKey.Close()
+	root := readCert(t, filepath.Join(data, ca.RootCertFile))
+	if p, ok := root.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !p.Equal(pub) {
+		t.Fatal("root.pem is not the certificate of the token's root key")
+	}
+
+	dns, h := challengetest.StartDNS(t), challengetest.StartHTTP01(t)
+	s := startAcmed(t, data, append([]string{"--resolver", dns.Addr, "--http01-port", strconv.Itoa(h.Port)}, p11...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	der, _ := issue(t, ctx, newAccount(t, ctx, s), h, "root-in-hsm.example")
+	verifyChain(t, s, der, "root-in-hsm.example")
+	s.Stop()
+}
+
+// TestOfflineRootFlowPKCS11: the offline-root flow with the intermediate's
+// key in the token: --data never holds a private key.
+func TestOfflineRootFlowPKCS11(t *testing.T) {
+	offlineRootFlow(t, softHSMFlags(t), ca.RootKeyFile, ca.IntermediateKeyFile)
+}
+
+func readCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s holds no PEM", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
