@@ -5,9 +5,11 @@ package integration
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/acme"
 
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/ca/softhsmtest"
@@ -234,4 +238,110 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestPKCS11TokenOutage: the token disappears while acmed serves (its
+// files are moved out of SoftHSM2's token directory, as a removed or
+// unreachable HSM would vanish): the finalize that needs a signature gets
+// 503 with Retry-After and the order stays ready, acmed keeps serving;
+// once the token is back, the same order's next finalize succeeds through
+// a session acmed opened afresh.
+func TestPKCS11TokenOutage(t *testing.T) {
+	tok, p11 := softHSMToken(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if out, err := exec.Command(acmedBinary, append([]string{"init", "--data", data}, p11...)...).CombinedOutput(); err != nil {
+		t.Fatalf("acmed init: %v: %s", err, out)
+	}
+	dns, h := challengetest.StartDNS(t), challengetest.StartHTTP01(t)
+	s := startAcmed(t, data, append([]string{"--resolver", dns.Addr, "--http01-port", strconv.Itoa(h.Port)}, p11...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := newAccount(t, ctx, s)
+	der, _ := issue(t, ctx, c, h, "before.example")
+	verifyChain(t, s, der, "before.example")
+
+	// An order made ready while the token is there.
+	const name = "outage.example"
+	o, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorize(t, ctx, c, o, "http-01", func(_ *acme.Authorization, chal *acme.Challenge) {
+		resp, err := c.HTTP01ChallengeResponse(chal.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Set(chal.Token, resp)
+	})
+	if o, err = c.WaitOrder(ctx, o.URI); err != nil || o.Status != acme.StatusReady {
+		t.Fatalf("order not ready: %v %+v", err, o)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The token goes away.
+	tokens := filepath.Join(tok.Dir, "tokens")
+	away := filepath.Join(tok.Dir, "away")
+	if err := os.Rename(tokens, away); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	// x/crypto/acme retries a 503 on its own: here the first one is kept
+	// and ends the call, so that the test sees it.
+	var status int
+	var retryAfter string
+	c.RetryBackoff = func(n int, r *http.Request, resp *http.Response) time.Duration {
+		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+			status, retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
+			return -1
+		}
+		return 100 * time.Millisecond
+	}
+	// Twice: the first signature fails in the session acmed had, the
+	// second in acmed's attempt to open a new one.
+	for i := range 2 {
+		status, retryAfter = 0, ""
+		if _, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true); err == nil {
+			t.Fatalf("finalize %d succeeded without the token", i+1)
+		}
+		if status != http.StatusServiceUnavailable || retryAfter == "" {
+			t.Fatalf("finalize %d without the token: status %d, Retry-After %q; want 503 with Retry-After", i+1, status, retryAfter)
+		}
+		if got, err := c.GetOrder(ctx, o.URI); err != nil || got.Status != acme.StatusReady {
+			t.Fatalf("order after refused finalize %d: %v, %+v; want it ready", i+1, err, got)
+		}
+	}
+	for _, l := range strings.Split(s.ReadLog(), "\n") {
+		if strings.Contains(l, "signer unavailable") {
+			t.Log(l)
+		}
+	}
+	if !strings.Contains(s.ReadLog(), "signer unavailable") {
+		t.Error("acmed's log does not say the signer was unavailable")
+	}
+
+	// The token is back: the next finalize of the same order succeeds.
+	if err := os.Remove(tokens); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(away, tokens); err != nil {
+		t.Fatal(err)
+	}
+	c.RetryBackoff = nil
+	der, _, err = c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	if err != nil {
+		t.Fatalf("finalize once the token is back: %v", err)
+	}
+	verifyChain(t, s, der, name)
+	select {
+	case <-s.Done():
+		t.Fatal("acmed exited")
+	default:
+	}
+	s.Stop()
 }
