@@ -134,12 +134,25 @@ type acmed struct {
 // flags. Everything is stopped when the test ends.
 func newEnv(t *testing.T, acmedArgs ...string) *env {
 	t.Helper()
-	return newEnvPrepared(t, nil, acmedArgs...)
+	return newEnvWith(t, nil, nil, acmedArgs...)
 }
 
 // newEnvPrepared is newEnv with prepare, when not nil, run on acmed's
 // --data between init and serve; the flags it returns are added to serve's.
 func newEnvPrepared(t *testing.T, prepare func(data string) []string, acmedArgs ...string) *env {
+	t.Helper()
+	return newEnvWith(t, nil, prepare, acmedArgs...)
+}
+
+// newEnvCA is newEnv with caFlags (a CA backend's) given to both acmed init
+// and acmed serve.
+func newEnvCA(t *testing.T, caFlags []string, acmedArgs ...string) *env {
+	t.Helper()
+	return newEnvWith(t, caFlags, nil, acmedArgs...)
+}
+
+// newEnvWith is newEnv with caFlags and prepare both.
+func newEnvWith(t *testing.T, caFlags []string, prepare func(data string) []string, acmedArgs ...string) *env {
 	t.Helper()
 	e := &env{t: t, logs: logDir(t)}
 	t.Logf("logs in %s", e.logs)
@@ -165,7 +178,7 @@ func newEnvPrepared(t *testing.T, prepare func(data string) []string, acmedArgs 
 	e.httpPort, e.alpnPort = freePort(t), freePort(t)
 	// serve never creates a CA for a Redis store.
 	data := filepath.Join(t.TempDir(), "acmed-data")
-	if out, err := exec.Command(acmedBinary, "init", "--data", data).CombinedOutput(); err != nil {
+	if out, err := exec.Command(acmedBinary, append([]string{"init", "--data", data}, caFlags...)...).CombinedOutput(); err != nil {
 		t.Fatalf("acmed init: %v: %s", err, out)
 	}
 	if prepare != nil {
@@ -182,7 +195,7 @@ func newEnvPrepared(t *testing.T, prepare func(data string) []string, acmedArgs 
 		"--log-level", "debug",
 		"--drain-delay", "0s", // no balancer to tell: stop at once
 		"--crl-refresh", "2s", // revocations reach the CRL in seconds (waitOnCRL)
-	}, acmedArgs...)
+	}, slices.Concat(caFlags, acmedArgs)...)
 	e.acmed = e.startAcmed(args)
 	return e
 }
