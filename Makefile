@@ -11,6 +11,7 @@ interop:
 	bash integration/interop/tools.sh
 	cd integration/interop && go test -count=1 -timeout 20m ./...
 	cd integration/certmanager && go test -count=1 -timeout 10m ./...
-# benchmarks: Go hot paths and crypto floor, then acmebench (embedded and Redis, c=1/8/32) -> bench-results/
+# benchmarks: Go hot paths and crypto floor, then acmebench (embedded and Redis, c=1/8/32;
+# embedded with the CA key in SoftHSM2, --ca-backend pkcs11) -> bench-results/
 bench:
 	bash integration/bench.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: Go benchmarks of the hot paths and the crypto floor, then
 # acmebench against a freshly started acmed with the embedded store and with
-# Redis, at c=1, 8 and 32. Results go to bench-results/ (JSON lines for
+# Redis, at c=1, 8 and 32, and with the embedded store and the CA key in a
+# SoftHSM2 token (--ca-backend pkcs11). Results go to bench-results/ (JSON lines for
 # acmebench, benchmark text for Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,4 +63,39 @@ for store in embedded redis; do
     kill "$apid"; wait "$apid" 2>/dev/null || true
   done
 done
+
+# PKCS#11: the embedded-store runs again with the intermediate's key in a
+# SoftHSM2 token (--ca-backend pkcs11), beside the file key above. Their
+# lines carry "backend":"pkcs11"; the lines without a backend are the file
+# key's. SoftHSM2 runs inside acmed's process, so its CPU is in acmed's.
+softhsm_module=/usr/lib/softhsm/libsofthsm2.so
+if command -v softhsm2-util >/dev/null && [ -e "$softhsm_module" ]; then
+  hsm="$work/softhsm"
+  mkdir -p "$hsm/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$hsm/tokens" > "$hsm/softhsm2.conf"
+  export SOFTHSM2_CONF="$hsm/softhsm2.conf"
+  softhsm2-util --init-token --free --label acmed-bench --pin 1234 --so-pin 5678 >/dev/null
+  (umask 077; echo 1234 > "$hsm/pin")
+  for c in 1 8 32; do
+    data="$work/data-pkcs11-$c"
+    p11=(--ca-backend pkcs11 --pkcs11-module "$softhsm_module" --pkcs11-token-label acmed-bench
+         --pkcs11-pin-file "$hsm/pin" --pkcs11-key-label "bench-$c")
+    http=$(free_port); tls=$(free_port); dns=$(free_port)
+    "$work/acmed" init --data "$data" "${p11[@]}" >/dev/null
+    "$work/acmed" serve --data "$data" --listen 127.0.0.1:0 "${p11[@]}" \
+      --resolver "127.0.0.1:$dns" --http01-port "$http" --tlsalpn01-port "$tls" \
+      > "$work/acmed-pkcs11-$c.out" 2> "$work/acmed-pkcs11-$c.log" &
+    apid=$!
+    pids+=($apid)
+    wait_for "$work/acmed-pkcs11-$c.out" "directory:"
+    dir=$(awk '/directory:/ {print $2}' "$work/acmed-pkcs11-$c.out")
+    echo "== acmebench store=embedded backend=pkcs11 (SoftHSM2) c=$c n=$n"
+    "$work/acmebench" -dir "$dir" -ca-root "$data/root.pem" -n "$n" -c "$c" -challenge http-01 \
+      -http-port "$http" -tls-port "$tls" -dns-addr "127.0.0.1:$dns" -server-pid "$apid" -timeout 5m \
+      2> "$work/bench-pkcs11-$c.err" | sed 's/^{/{"store":"embedded","backend":"pkcs11",/' | tee -a "$results"
+    kill "$apid"; wait "$apid" 2>/dev/null || true
+  done
+else
+  echo "bench: SoftHSM2 not installed (apt-get install softhsm2), skipping the PKCS#11 runs" >&2
+fi
 echo "== results in $results and $out/go-bench.txt"
