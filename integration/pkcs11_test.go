@@ -3,12 +3,14 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/ca/softhsmtest"
@@ -253,12 +256,13 @@ func TestPKCS11TokenOutage(t *testing.T) {
 		t.Fatalf("acmed init: %v: %s", err, out)
 	}
 	dns, h := challengetest.StartDNS(t), challengetest.StartHTTP01(t)
-	s := startAcmed(t, data, append([]string{"--resolver", dns.Addr, "--http01-port", strconv.Itoa(h.Port)}, p11...)...)
+	s := startAcmed(t, data, append([]string{"--resolver", dns.Addr, "--http01-port", strconv.Itoa(h.Port), "--ocsp"}, p11...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := newAccount(t, ctx, s)
 	der, _ := issue(t, ctx, c, h, "before.example")
-	verifyChain(t, s, der, "before.example")
+	before := verifyChain(t, s, der, "before.example")
+	intermediate := readCert(t, filepath.Join(data, ca.IntermediateCertFile))
 
 	// An order made ready while the token is there.
 	const name = "outage.example"
@@ -321,8 +325,13 @@ func TestPKCS11TokenOutage(t *testing.T) {
 			t.Log(l)
 		}
 	}
-	if !strings.Contains(s.ReadLog(), "signer unavailable") {
+	if !strings.Contains(s.ReadLog(), `msg="CA signer unavailable"`) {
 		t.Error("acmed's log does not say the signer was unavailable")
+	}
+
+	// OCSP, signed by the CA's key in the token, answers tryLater.
+	if status := ocspStatus(t, s, before, intermediate); status != ocsp.TryLater {
+		t.Errorf("OCSP without the token: response status %v, want tryLater", status)
 	}
 
 	// The token is back: the next finalize of the same order succeeds.
@@ -338,10 +347,48 @@ func TestPKCS11TokenOutage(t *testing.T) {
 		t.Fatalf("finalize once the token is back: %v", err)
 	}
 	verifyChain(t, s, der, name)
+	if status := ocspStatus(t, s, before, intermediate); status != ocsp.Success {
+		t.Errorf("OCSP once the token is back: response status %v, want success", status)
+	}
 	select {
 	case <-s.Done():
 		t.Fatal("acmed exited")
 	default:
 	}
 	s.Stop()
+}
+
+// ocspStatus POSTs an OCSP request for leaf to the responder it names and
+// returns the response's status; a successful one must say good and be
+// signed by issuer.
+func ocspStatus(t *testing.T, s *server, leaf, issuer *x509.Certificate) ocsp.ResponseStatus {
+	t.Helper()
+	if len(leaf.OCSPServer) != 1 {
+		t.Fatalf("OCSP servers %q, want one", leaf.OCSPServer)
+	}
+	req, err := ocsp.CreateRequest(leaf, issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.httpClient().Post(leaf.OCSPServer[0], "application/ocsp-request", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ocsp.ParseResponseForCert(body, leaf, issuer)
+	var re ocsp.ResponseError
+	if errors.As(err, &re) {
+		return re.Status
+	}
+	if err != nil {
+		t.Fatalf("OCSP response: %v", err)
+	}
+	if r.Status != ocsp.Good {
+		t.Errorf("OCSP: certificate status %d, want good", r.Status)
+	}
+	return ocsp.Success
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/acmed/acmed/acme"
 	"github.com/acmed/acmed/acme/authority"
+	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/storage"
 )
 
@@ -60,7 +61,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Location", s.baseURL+accountPath+inUse.AccountID)
 		prob = acme.Conflict("the new key is already in use by another account")
 	case errors.Is(err, storage.ErrUnavailable):
-		s.log.ErrorContext(r.Context(), "store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		what := "store unavailable"
+		if errors.Is(err, ca.ErrUnavailable) {
+			// The authority answers a failed signature like an outage of
+			// the store; the log says which it was.
+			what = "CA signer unavailable"
+		}
+		s.log.ErrorContext(r.Context(), what, "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		prob = acme.Unavailable("the service is temporarily unavailable; retry shortly")
 	case errors.Is(err, storage.ErrNotFound):

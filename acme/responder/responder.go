@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/ca"
 )
 
 // Lookup finds a certificate this CA issued by serial (canonical form);
@@ -201,6 +202,12 @@ func (r *Responder) respond(ctx context.Context, raw []byte) *answer {
 		// The answer names the certificate as the request did.
 		IssuerHash: req.HashAlgorithm,
 	})
+	if errors.Is(err, ca.ErrUnavailable) {
+		// The CA's token failed (a closed session): it opens a fresh
+		// one for the next request, so the relying party may retry.
+		r.log.WarnContext(ctx, "OCSP: signer unavailable", "serial", serial, "err", err)
+		return tryLater
+	}
 	if err != nil {
 		r.log.ErrorContext(ctx, "OCSP: sign response", "serial", serial, "err", err)
 		return internal
