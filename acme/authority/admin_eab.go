@@ -79,6 +79,22 @@ func (a *Authority) newKID() (string, error) {
 	}
 }
 
+// newEABSecret returns a random MAC key whose base64url form does not start
+// with '-', for the same reason as newKID: clients take it as an argument
+// (certbot --eab-hmac-key KEY, lego --hmac KEY). '-' is base64url digit 62,
+// so a first byte whose top six bits are 62 would print one.
+func (a *Authority) newEABSecret() ([]byte, error) {
+	secret := make([]byte, eabSecretBytes)
+	for {
+		if _, err := io.ReadFull(a.cfg.Rand, secret); err != nil {
+			return nil, fmt.Errorf("random: %w", err)
+		}
+		if secret[0]>>2 != 62 {
+			return secret, nil
+		}
+	}
+}
+
 // AdminCreateEABKey makes a key with a random kid and MAC key. The MAC key
 // is in the result, and never shown again by the admin API.
 func (a *Authority) AdminCreateEABKey(ctx context.Context, by Operator, s EABKeySpec) (*acme.EABKey, error) {
@@ -90,9 +106,9 @@ func (a *Authority) AdminCreateEABKey(ctx context.Context, by Operator, s EABKey
 	if err != nil {
 		return nil, err
 	}
-	secret := make([]byte, eabSecretBytes)
-	if _, err := io.ReadFull(a.cfg.Rand, secret); err != nil {
-		return nil, fmt.Errorf("random: %w", err)
+	secret, err := a.newEABSecret()
+	if err != nil {
+		return nil, err
 	}
 	now := a.now()
 	k := &acme.EABKey{

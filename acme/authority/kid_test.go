@@ -3,6 +3,7 @@ package authority
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"io"
 	"testing"
 )
@@ -16,5 +17,19 @@ func TestEABKIDNoLeadingDash(t *testing.T) {
 	kid, err := a.newKID()
 	if err != nil || kid == "" || kid[0] == '-' {
 		t.Fatalf("newKID = %q, %v", kid, err)
+	}
+}
+
+// TestEABSecretNoLeadingDash: the MAC key is an argument too (certbot
+// --eab-hmac-key KEY); TestCertbotEAB failed once on a key starting '-'.
+func TestEABSecretNoLeadingDash(t *testing.T) {
+	first := append([]byte{0xfb}, make([]byte, eabSecretBytes-1)...)
+	a := &Authority{cfg: Config{Rand: io.MultiReader(bytes.NewReader(first), rand.Reader)}}
+	secret, err := a.newEABSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := base64.RawURLEncoding.EncodeToString(secret); s[0] == '-' {
+		t.Fatalf("newEABSecret encodes to %q…", s[:8])
 	}
 }
