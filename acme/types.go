@@ -143,6 +143,10 @@ type Certificate struct {
 	RenewAfter  time.Time
 	RenewBefore time.Time
 	CampaignID  string
+	// Issuer names the intermediate that signed it (ca.CRLName); ""
+	// for a certificate recorded before the CA could rotate: the
+	// intermediate in --data, the store's first.
+	Issuer string
 }
 
 // Challenge returns the challenge with the given ID, or nil.

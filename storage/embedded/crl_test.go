@@ -32,3 +32,9 @@ func TestCRLNumberSurvivesRestart(t *testing.T) {
 		t.Fatalf("NextCRLNumber after reopening = %d, %v; want 4", n, err)
 	}
 }
+
+func TestIssuersConformance(t *testing.T) {
+	storagetest.RunIssuers(t, func(t *testing.T) storagetest.IssuersStore {
+		return open(t, filepath.Join(t.TempDir(), "acmed.db"), embedded.Config{})
+	})
+}

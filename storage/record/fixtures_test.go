@@ -136,6 +136,7 @@ func fullCertificate() *acme.Certificate {
 		RenewAfter:  t1.Add(-time.Hour),
 		RenewBefore: t1.Add(-time.Minute),
 		CampaignID:  "camp1",
+		Issuer:      "0123456789abcdef",
 	}
 }
 

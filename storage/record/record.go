@@ -35,7 +35,8 @@
 // key ID to accounts; version 3 the profile (and SPIFFE ID) to orders and
 // the profile and notBefore to certificates; version 4 an order's replaces
 // and EAB key name, a certificate's EAB key name, replacement and renewal
-// window (issue 15's inventory). Each type is written in its newest
+// window (issue 15's inventory); version 5 a certificate's issuer (issue
+// 17's rotation). Each type is written in its newest
 // version.
 //
 // The encoding is deterministic, which the Redis store relies on to tell
@@ -67,6 +68,9 @@ const (
 	// versionRenewal adds an order's replaces and EAB key name, and a
 	// certificate's EAB key name, replacement and renewal window.
 	versionRenewal = 4
+	// versionIssuer adds a certificate's issuer (a rotated CA has more
+	// than one).
+	versionIssuer = 5
 )
 
 // Marshal encodes v: the binary form for *acme.Account, *acme.Order,
@@ -110,7 +114,7 @@ func Unmarshal(raw []byte, v any) error {
 	case *acme.Authorization:
 		return decode(raw, v, readAuthorization, version, versionRecords)
 	case *acme.Certificate:
-		return decode(raw, v, readCertificate, version, versionProfiles, versionRenewal)
+		return decode(raw, v, readCertificate, version, versionProfiles, versionRenewal, versionIssuer)
 	}
 	return json.Unmarshal(raw, v)
 }
@@ -139,8 +143,10 @@ func newest(v any) byte {
 	switch v.(type) {
 	case *acme.Account, *acme.Authorization:
 		return versionRecords
-	case *acme.Order, *acme.Certificate:
+	case *acme.Order:
 		return versionRenewal
+	case *acme.Certificate:
+		return versionIssuer
 	}
 	return version
 }

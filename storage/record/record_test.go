@@ -40,8 +40,10 @@ func TestRoundTrip(t *testing.T) {
 				want = 2 // its challenges carry validation records
 			case *acme.Account:
 				want = 2 // it carries its EAB key
-			case *acme.Order, *acme.Certificate:
-				want = 4 // they carry their profile and renewal fields
+			case *acme.Order:
+				want = 4 // it carries its profile and renewal fields
+			case *acme.Certificate:
+				want = 5 // and a certificate its issuer
 			}
 			if raw[0] != want {
 				t.Fatalf("first byte %#x, want the version %d", raw[0], want)
@@ -223,9 +225,30 @@ func TestAccountVersion1(t *testing.T) {
 	}
 }
 
+// TestVersion4Certificate decodes a certificate an acmed before rotation
+// wrote (version 4: no issuer), which is the store's first issuer's.
+func TestVersion4Certificate(t *testing.T) {
+	cert := fullCertificate()
+	cert.Issuer = ""
+	v5 := mustMarshal(t, cert)
+	v4 := append([]byte{4}, v5[1:len(v5)-1]...)
+	got := new(acme.Certificate)
+	mustUnmarshal(t, v4, got)
+	if !reflect.DeepEqual(got, cert) {
+		t.Fatalf("version 4 decoded to\n %+v\nwant %+v", got, cert)
+	}
+	base, err := record.Baseline(v4, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(base, v5) {
+		t.Fatalf("Baseline of a version 4 certificate is not its version 5 encoding: %x", base)
+	}
+}
+
 // TestVersion1OrderAndCertificate decodes an order and a certificate an
 // acmed before profiles wrote (version 1), and an update compares with
-// their re-encoding as version 4.
+// their re-encoding in their newest version.
 func TestVersion1OrderAndCertificate(t *testing.T) {
 	order := fullOrder()
 	order.Profile, order.SPIFFEID, order.Replaces, order.EABKeyName = "", "", "", ""
@@ -233,10 +256,11 @@ func TestVersion1OrderAndCertificate(t *testing.T) {
 	cert.Profile, cert.NotBefore = "", time.Time{}
 	cert.EABKeyName, cert.Replaces, cert.ReplacedBy, cert.CampaignID = "", "", "", ""
 	cert.RenewAfter, cert.RenewBefore = time.Time{}, time.Time{}
+	cert.Issuer = ""
 	for _, tc := range []struct {
 		v     any
-		strip int // bytes versions 3 and 4 added: empty strings and zero times, one byte each
-	}{{order, 4}, {cert, 8}} {
+		strip int // bytes versions 3 to 5 added: empty strings and zero times, one byte each
+	}{{order, 4}, {cert, 9}} {
 		v3 := mustMarshal(t, tc.v)
 		v1 := append([]byte{1}, v3[1:len(v3)-tc.strip]...)
 		got := fresh(tc.v)
@@ -249,7 +273,7 @@ func TestVersion1OrderAndCertificate(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(base, v3) {
-			t.Fatalf("Baseline of a version 1 %T is not its version 4 encoding: %x", tc.v, base)
+			t.Fatalf("Baseline of a version 1 %T is not its newest encoding: %x", tc.v, base)
 		}
 	}
 }

@@ -217,7 +217,7 @@ func readChallenge(r *reader) acme.Challenge {
 }
 
 func appendCertificate(b []byte, c *acme.Certificate) []byte {
-	b = append(b, versionRenewal)
+	b = append(b, versionIssuer)
 	b = appendString(b, c.Serial)
 	b = appendString(b, c.AccountID)
 	b = appendString(b, c.OrderID)
@@ -234,7 +234,8 @@ func appendCertificate(b []byte, c *acme.Certificate) []byte {
 	b = appendString(b, c.ReplacedBy)
 	b = appendTime(b, c.RenewAfter)
 	b = appendTime(b, c.RenewBefore)
-	return appendString(b, c.CampaignID)
+	b = appendString(b, c.CampaignID)
+	return appendString(b, c.Issuer)
 }
 
 func readCertificate(r *reader) acme.Certificate {
@@ -260,6 +261,9 @@ func readCertificate(r *reader) acme.Certificate {
 		c.RenewBefore = r.time("RenewBefore")
 		c.CampaignID = r.str("CampaignID")
 	}
+	if r.version >= versionIssuer {
+		c.Issuer = r.str("Issuer")
+	}
 	return c
 }
 
@@ -267,5 +271,5 @@ func certificateSize(c *acme.Certificate) int {
 	return 1 + 4*lenRoom + len(c.Serial) + len(c.AccountID) + len(c.OrderID) +
 		len(c.ChainPEM) + identifiersSize(c.Identifiers) + 3*timeRoom + 1 +
 		binary.MaxVarintLen64 + lenRoom + len(c.Profile) + 2*timeRoom +
-		4*lenRoom + len(c.EABKeyName) + len(c.Replaces) + len(c.ReplacedBy) + len(c.CampaignID)
+		5*lenRoom + len(c.EABKeyName) + len(c.Replaces) + len(c.ReplacedBy) + len(c.CampaignID) + len(c.Issuer)
 }

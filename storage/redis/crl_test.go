@@ -47,3 +47,23 @@ func TestCRLMetaApart(t *testing.T) {
 		t.Fatalf("meta field: %d bytes, %v", len(meta), err)
 	}
 }
+
+func TestIssuersConformance(t *testing.T) {
+	issuersConformance(t, redistest.Start(t).URL)
+}
+
+func TestClusterIssuersConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	issuersConformance(t, redistest.StartCluster(t).URL)
+}
+
+func issuersConformance(t *testing.T, url string) {
+	c := client(t, url)
+	storagetest.RunIssuers(t, func(t *testing.T) storagetest.IssuersStore {
+		flush(t, c)
+		t.Cleanup(func() { checkTTLs(t, c) })
+		return open(t, url, redis.Config{})
+	})
+}

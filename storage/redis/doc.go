@@ -41,6 +41,7 @@
 //	acmed:{eab}:key:KID                           string  EAB key, JSON         none: an expired key still binds its accounts
 //	acmed:{eab}:kids                              set     EAB key IDs           none: the admin API lists keys from it
 //	acmed:ca                                      string  JSON: the CA's root and intermediate SHA-256 fingerprints  none
+//	acmed:issuers                                 string  JSON: the CA's issuer set (rotation), keys wrapped    none
 //	acmed:{a:ACCOUNT}:order:ORDERID               string  order record          Expires+OrderTTL; valid: Expires+Retention
 //	acmed:{a:ACCOUNT}:authz:AUTHZID               string  authorization record  Expires+OrderTTL, raised to the TTL of any order listing it, never lowered
 //	acmed:{a:ACCOUNT}:orders                      zset    order IDs by creation time (ms)  that of its longest-lived order; old entries trimmed on each add

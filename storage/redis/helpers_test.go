@@ -92,7 +92,7 @@ func keys(t testing.TB, c goredis.UniversalClient) []string {
 // accounts and their key index entries, and the job stream, which MAXLEN
 // and deleting handled jobs bound instead of a TTL.
 func persistent(key string) bool {
-	return key == "acmed:ca" || key == "acmed:{accounts}" || strings.HasPrefix(key, "acmed:acctkey:") ||
+	return key == "acmed:ca" || key == "acmed:issuers" || key == "acmed:{accounts}" || strings.HasPrefix(key, "acmed:acctkey:") ||
 		(strings.HasPrefix(key, "acmed:{a:") && strings.HasSuffix(key, "}:account")) ||
 		key == "acmed:{jobs}" || strings.HasPrefix(key, "acmed:{jobs:") ||
 		strings.HasPrefix(key, "acmed:{eab}:") || // EAB keys outlive their expiry: their accounts stay bound
