@@ -43,7 +43,7 @@ func CRLName(issuer *x509.Certificate) string {
 }
 
 // CRLName is the name of the issuing intermediate's CRL (see CRLName).
-func (l *Local) CRLName() string { return CRLName(l.intermediate) }
+func (l *Local) CRLName() string { return l.name }
 
 // CRLEntry is one revoked certificate on a CRL.
 type CRLEntry struct {

@@ -171,6 +171,13 @@ func readImportKey(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseImportKey(b, path)
+}
+
+// parseImportKey is readImportKey on the file's contents b; path names it
+// in errors.
+func parseImportKey(b []byte, path string) (crypto.Signer, error) {
+	var err error
 	var block *pem.Block
 	for rest := b; ; {
 		block, rest = pem.Decode(rest)

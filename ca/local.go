@@ -36,6 +36,7 @@ type Local struct {
 	intermediate    *x509.Certificate
 	intermediatePEM []byte
 	key             crypto.Signer
+	name            string // CRLName(intermediate), fixed at load
 }
 
 // Init creates a root CA and an issuing intermediate in dir (created 0700 if
@@ -237,6 +238,7 @@ func LoadWithSigner(dir string, cfg Config, key crypto.Signer, keyName string) (
 		intermediate:    intermediate,
 		intermediatePEM: intPEM,
 		key:             key,
+		name:            CRLName(intermediate),
 	}, nil
 }
 

@@ -57,6 +57,9 @@ type Issued struct {
 	Leaf     *x509.Certificate
 	ChainPEM []byte // leaf PEM then intermediate PEM, not the root
 	Serial   string // Leaf.SerialNumber in acme.SerialHex's canonical form
+	// Issuer is the CRL name of the intermediate that signed it
+	// (CRLName): a rotated CA has several.
+	Issuer string
 }
 
 // Sign issues an end-entity certificate for TLS servers and clients.
@@ -81,7 +84,7 @@ func (l *Local) Sign(ctx context.Context, req Request) (*Issued, error) {
 		return nil, fmt.Errorf("ca: parse issued certificate: %w", err)
 	}
 	chain := append(encodeCert(der), l.intermediatePEM...)
-	return &Issued{Leaf: leaf, ChainPEM: chain, Serial: acme.SerialHex(leaf.SerialNumber)}, nil
+	return &Issued{Leaf: leaf, ChainPEM: chain, Serial: acme.SerialHex(leaf.SerialNumber), Issuer: l.name}, nil
 }
 
 func (l *Local) leafTemplate(req Request) (*x509.Certificate, error) {

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +84,7 @@ type Config struct {
 
 // URL is the CRL distribution point of issuer's CRL under base.
 func URL(base, issuer string) string {
-	return strings.TrimSuffix(base, "/") + "/crl/" + issuer + ".crl"
+	return ca.CRLURL(base, issuer)
 }
 
 // Publisher builds and serves CRLs. It is safe for concurrent use.
