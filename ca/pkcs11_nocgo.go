@@ -33,3 +33,6 @@ func (*TokenSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
 
 // Close does nothing.
 func (*TokenSigner) Close() error { return nil }
+
+// NewPKCS11Key fails: this build has no cgo.
+func NewPKCS11Key(PKCS11Config, string) (*TokenSigner, error) { return nil, errNoCgo }

@@ -59,6 +59,7 @@ func (s *Server) routes(api *mux.Router) {
 	s.backupRoutes(api)
 	s.eabRoutes(api)
 	s.certRoutes(api)
+	s.caRoutes(api)
 }
 
 // New returns the admin API; it needs an authority and at least one way
@@ -177,7 +178,7 @@ func (s *Server) translate(err error) (int, string) {
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, authority.ErrNoMatch):
 		return http.StatusUnprocessableEntity, err.Error()
-	case errors.Is(err, authority.ErrNoInventory):
+	case errors.Is(err, authority.ErrNoInventory), errors.Is(err, authority.ErrNoRotation):
 		return http.StatusNotImplemented, err.Error()
 	case errors.Is(err, storage.ErrNotFound):
 		return http.StatusNotFound, "not found: " + strings.TrimPrefix(err.Error(), storage.ErrNotFound.Error()+": ")

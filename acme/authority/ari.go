@@ -65,7 +65,12 @@ func (a *Authority) parseCertID(certID string) (string, *acme.Problem) {
 	if p != nil {
 		return "", p
 	}
-	if !bytes.Equal(aki, a.cfg.IssuerKeyID) {
+	known := bytes.Equal(aki, a.cfg.IssuerKeyID)
+	if !known && a.cfg.Issuers != nil {
+		// A certificate of a retired intermediate names that one.
+		known = a.cfg.Issuers.KnowsIssuerKeyID(aki)
+	}
+	if !known {
 		return "", acme.NotFound("certID %q: unknown issuer: the authority key identifier is not this CA's", certID)
 	}
 	return serial, nil

@@ -117,6 +117,9 @@ type Config struct {
 	// CRLDistributionPoints are the URLs of the issuer's CRL, put in
 	// every certificate (RFC 5280 §4.2.1.13); nil: none.
 	CRLDistributionPoints []string
+	// Issuers is the CA's set of intermediates (rotation); nil: the one
+	// of IssuerKeyID, which cannot rotate.
+	Issuers Issuers
 }
 
 // Authority implements the ACME use cases.

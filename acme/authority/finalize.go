@@ -220,6 +220,8 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 		NotBefore: issued.Leaf.NotBefore, Profile: prof.Name,
 		// The store marks the replaced certificate in the same write.
 		Replaces: o.Replaces, EABKeyName: o.EABKeyName,
+		// Its CRL and OCSP answers are that issuer's, after a rotation too.
+		Issuer: issued.Issuer,
 	}, nil, nil
 }
 

@@ -61,9 +61,14 @@ const (
 // Config wires a Publisher. Zero durations take the defaults below.
 type Config struct {
 	Store Store
-	// Issuer is the issuing CA. A store serves one CA (storage.CAs), so
-	// every revoked certificate in it is this issuer's.
+	// Issuer is the issuing CA. A store serves one CA (storage.CAs);
+	// every revoked certificate in it is this issuer's unless Issued
+	// says otherwise.
 	Issuer Issuer
+	// Issued reports whether a certificate is Issuer's, when the CA has
+	// rotated and the store holds several issuers' certificates; nil:
+	// every one is.
+	Issued func(c *acme.Certificate) bool
 	// BaseURL is where CRLs are published: the CRL of issuer NAME is at
 	// BaseURL/crl/NAME.crl (URL). Required.
 	BaseURL string
@@ -270,7 +275,7 @@ func (p *Publisher) entries(ctx context.Context, now time.Time) ([]ca.CRLEntry, 
 			return nil, fmt.Errorf("crl: list revoked certificates: %w", err)
 		}
 		for _, c := range certs {
-			if !c.NotAfter.After(keepAfter) {
+			if !c.NotAfter.After(keepAfter) || p.cfg.Issued != nil && !p.cfg.Issued(c) {
 				continue
 			}
 			serial, ok := new(big.Int).SetString(c.Serial, 16)

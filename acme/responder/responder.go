@@ -54,13 +54,28 @@ const (
 	maxCached = 10000
 )
 
+// Issuer is one CA the responder answers for.
+type Issuer struct {
+	// Cert is the CA certificate that issues the leaves asked about:
+	// requests name it by its name and key hashes.
+	Cert   *x509.Certificate
+	Signer Signer
+	// Issued reports whether a certificate the Lookup found is this
+	// CA's; nil: every one is. A serial another issuer of the same
+	// store issued is unknown to this one.
+	Issued func(c *acme.Certificate) bool
+}
+
 // Config wires a Responder.
 type Config struct {
-	// Issuer is the CA certificate that issues the leaves asked about:
-	// requests must name it by its name and key hashes.
+	// Issuer and Signer are the one CA answered for, unless Issuers is
+	// set.
 	Issuer *x509.Certificate
 	Signer Signer
-	Lookup Lookup
+	// Issuers are the CAs answered for (a rotated CA's intermediates,
+	// active and retired), read at each request: the set may change.
+	Issuers func() []Issuer
+	Lookup  Lookup
 	// Validity is each answer's nextUpdate - thisUpdate; 0: DefaultValidity.
 	Validity time.Duration
 	// Reuse is how long a signed answer is reused; 0: DefaultReuse,
@@ -74,9 +89,10 @@ type Config struct {
 type Responder struct {
 	cfg Config
 	log *slog.Logger
-	// issuer is the issuer's name and key hashes under each hash a
-	// request may use.
-	issuer map[crypto.Hash]issuerHashes
+	// hashes holds each issuer's name and key hashes under each hash a
+	// request may use, by certificate (*x509.Certificate →
+	// map[crypto.Hash]issuerHashes), made the first time it is asked for.
+	hashes sync.Map
 
 	mu    sync.Mutex
 	cache map[cacheKey]*answer
@@ -86,8 +102,15 @@ type issuerHashes struct{ name, key []byte }
 
 // New returns a Responder, or an error if the configuration lacks a part.
 func New(cfg Config) (*Responder, error) {
-	if cfg.Issuer == nil || cfg.Signer == nil || cfg.Lookup == nil {
-		return nil, errors.New("responder: Issuer, Signer and Lookup are required")
+	if cfg.Issuers == nil {
+		if cfg.Issuer == nil || cfg.Signer == nil {
+			return nil, errors.New("responder: Issuer and Signer, or Issuers, are required")
+		}
+		one := []Issuer{{Cert: cfg.Issuer, Signer: cfg.Signer}}
+		cfg.Issuers = func() []Issuer { return one }
+	}
+	if cfg.Lookup == nil {
+		return nil, errors.New("responder: Lookup is required")
 	}
 	if cfg.Validity <= 0 {
 		cfg.Validity = DefaultValidity
@@ -101,19 +124,55 @@ func New(cfg Config) (*Responder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	r := &Responder{cfg: cfg, log: cfg.Logger, cache: map[cacheKey]*answer{}}
+	for _, is := range cfg.Issuers() {
+		if _, err := r.issuerHashes(is.Cert); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// issuerHashes is cert's name and key hashes under each hash a request
+// may use.
+func (r *Responder) issuerHashes(cert *x509.Certificate) (map[crypto.Hash]issuerHashes, error) {
+	if h, ok := r.hashes.Load(cert); ok {
+		return h.(map[crypto.Hash]issuerHashes), nil
+	}
 	var spki struct {
 		Algorithm asn1.RawValue
 		PublicKey asn1.BitString
 	}
-	if _, err := asn1.Unmarshal(cfg.Issuer.RawSubjectPublicKeyInfo, &spki); err != nil {
+	if _, err := asn1.Unmarshal(cert.RawSubjectPublicKeyInfo, &spki); err != nil {
 		return nil, fmt.Errorf("responder: issuer public key: %w", err)
 	}
 	issuer := map[crypto.Hash]issuerHashes{}
 	// The hashes x/crypto/ocsp parses requests with.
 	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512} {
-		issuer[h] = issuerHashes{name: digest(h, cfg.Issuer.RawSubject), key: digest(h, spki.PublicKey.RightAlign())}
+		issuer[h] = issuerHashes{name: digest(h, cert.RawSubject), key: digest(h, spki.PublicKey.RightAlign())}
 	}
-	return &Responder{cfg: cfg, log: cfg.Logger, issuer: issuer, cache: map[cacheKey]*answer{}}, nil
+	r.hashes.Store(cert, issuer)
+	return issuer, nil
+}
+
+// issuerOf is the issuer req names, nil if none of this responder's.
+func (r *Responder) issuerOf(req *ocsp.Request) *Issuer {
+	for _, is := range r.cfg.Issuers() {
+		hs, err := r.issuerHashes(is.Cert)
+		if err != nil {
+			continue
+		}
+		want := hs[req.HashAlgorithm]
+		if bytes.Equal(req.IssuerNameHash, want.name) && bytes.Equal(req.IssuerKeyHash, want.key) {
+			return &is
+		}
+	}
+	return nil
+}
+
+// knownHash: the hashes x/crypto/ocsp parses requests with.
+func knownHash(h crypto.Hash) bool {
+	return h == crypto.SHA1 || h == crypto.SHA256 || h == crypto.SHA384 || h == crypto.SHA512
 }
 
 func digest(h crypto.Hash, b []byte) []byte {
@@ -142,6 +201,7 @@ func (s status) same(o status) bool {
 }
 
 type cacheKey struct {
+	issuer *x509.Certificate
 	serial string
 	hash   crypto.Hash
 }
@@ -163,11 +223,11 @@ func (r *Responder) respond(ctx context.Context, raw []byte) *answer {
 		r.log.DebugContext(ctx, "OCSP: malformed request", "err", err)
 		return malformed
 	}
-	want, ok := r.issuer[req.HashAlgorithm]
-	if !ok || req.SerialNumber == nil {
+	if !knownHash(req.HashAlgorithm) || req.SerialNumber == nil {
 		return malformed
 	}
-	if !bytes.Equal(req.IssuerNameHash, want.name) || !bytes.Equal(req.IssuerKeyHash, want.key) {
+	iss := r.issuerOf(req)
+	if iss == nil {
 		// §2.3: not a certificate this responder can speak for.
 		r.log.DebugContext(ctx, "OCSP: request for another issuer", "serial", serialText(req.SerialNumber))
 		return unauthorized
@@ -183,6 +243,8 @@ func (r *Responder) respond(ctx context.Context, raw []byte) *answer {
 		}
 		switch {
 		case cert == nil:
+		case iss.Issued != nil && !iss.Issued(cert):
+			// Another intermediate's: this one never issued it.
 		case cert.Revoked:
 			st = status{code: ocsp.Revoked, revokedAt: cert.RevokedAt.UTC().Truncate(time.Second), reason: cert.Reason}
 		default:
@@ -190,12 +252,12 @@ func (r *Responder) respond(ctx context.Context, raw []byte) *answer {
 		}
 	}
 	now := r.cfg.Now().UTC().Truncate(time.Second)
-	key := cacheKey{serial: serial, hash: req.HashAlgorithm}
+	key := cacheKey{issuer: iss.Cert, serial: serial, hash: req.HashAlgorithm}
 	if a := r.reused(key, st, now); a != nil {
 		return a
 	}
 	a := &answer{thisUpdate: now, nextUpdate: now.Add(r.cfg.Validity), status: st}
-	a.der, err = r.cfg.Signer.SignOCSP(ocsp.Response{
+	a.der, err = iss.Signer.SignOCSP(ocsp.Response{
 		Status: st.code, SerialNumber: req.SerialNumber,
 		ThisUpdate: a.thisUpdate, NextUpdate: a.nextUpdate,
 		RevokedAt: st.revokedAt, RevocationReason: st.reason,

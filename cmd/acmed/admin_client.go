@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -41,7 +42,7 @@ type adminRun func(ctx context.Context, cl *adminClient, args []string) (out any
 // adminCommands lists every subcommand; a new group is one line here.
 func adminCommands() []adminCommand {
 	var cmds []adminCommand
-	for _, group := range [][]adminCommand{accountCommands(), backupCommands(), eabCommands(), certCommands(), auditCommands()} {
+	for _, group := range [][]adminCommand{accountCommands(), backupCommands(), eabCommands(), certCommands(), auditCommands(), caCommands()} {
 		cmds = append(cmds, group...)
 	}
 	return cmds
@@ -270,18 +271,23 @@ func newAdminClient(o adminOptions) (*adminClient, error) {
 // into out. Any other answer is an error of one line: the server's
 // {"error": "..."} message, with the method, path and status.
 func (c *adminClient) do(ctx context.Context, method, path string, query url.Values, out any) error {
+	return c.doBody(ctx, method, path, query, nil, out)
+}
+
+// doBody is do with a JSON request body (nil: none).
+func (c *adminClient) doBody(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := c.send(ctx, method, path, query)
+	resp, err := c.sendBody(ctx, method, path, query, body)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: reading the answer: %w", method, admin.Prefix+path, err)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := json.Unmarshal(answer, out); err != nil {
 		return fmt.Errorf("%s %s: answer is not the JSON expected: %w", method, admin.Prefix+path, err)
 	}
 	return nil
@@ -290,13 +296,24 @@ func (c *adminClient) do(ctx context.Context, method, path string, query url.Val
 // send sends a request and returns a 200's response, whose body the
 // caller closes; any other answer is the one-line error do describes.
 func (c *adminClient) send(ctx context.Context, method, path string, query url.Values) (*http.Response, error) {
+	return c.sendBody(ctx, method, path, query, nil)
+}
+
+func (c *adminClient) sendBody(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
 	target := c.base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -309,12 +326,12 @@ func (c *adminClient) send(ctx context.Context, method, path string, query url.V
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var e struct {
 		Error string `json:"error"`
 	}
-	msg := strings.TrimSpace(string(body))
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+	msg := strings.TrimSpace(string(answer))
+	if json.Unmarshal(answer, &e) == nil && e.Error != "" {
 		msg = e.Error
 	}
 	return nil, fmt.Errorf("%s %s: %s: %s", method, admin.Prefix+path, resp.Status, oneLine(msg))

@@ -8,10 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/acmed/acmed/acme/crl"
-	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/storage"
 )
 
@@ -34,9 +34,19 @@ func (c config) checkCRLFlags() error {
 	return nil
 }
 
-// newCRLPublisher builds the CRL publisher of the issuing CA, publishing
-// under --crl-base-url, or else the external URL.
-func newCRLPublisher(c config, store storage.Store, issuer *ca.Local, base *url.URL, log *slog.Logger) (*crl.Publisher, error) {
+// crlBase is where CRLs are published: --crl-base-url, or else the
+// external URL.
+func crlBase(c config, base *url.URL) string {
+	if c.CRLBaseURL != "" {
+		return c.CRLBaseURL
+	}
+	return base.String()
+}
+
+// newCRLPublisher builds the CRL publishers of the CA's issuers (the
+// active intermediate and the retired ones, which rotations add),
+// publishing under crlBase.
+func newCRLPublisher(c config, store storage.Store, is *issuers, base *url.URL, log *slog.Logger) (*crl.Set, error) {
 	s, ok := store.(crl.Store)
 	if !ok {
 		return nil, errors.New("CRLs: this store keeps no certificate inventory to list revocations from")
@@ -45,23 +55,26 @@ func newCRLPublisher(c config, store storage.Store, issuer *ca.Local, base *url.
 	if err != nil {
 		return nil, err
 	}
-	pubBase := c.CRLBaseURL
-	if pubBase == "" {
-		pubBase = base.String()
-	}
-	return crl.New(crl.Config{Store: s, Issuer: issuer, BaseURL: pubBase, Validity: c.CRLValidity,
-		Refresh: c.CRLRefresh, Holder: holder, Logger: log})
+	return crl.NewSet(crl.Config{Store: s, BaseURL: crlBase(c, base), Validity: c.CRLValidity,
+		Refresh: c.CRLRefresh, Holder: holder, Logger: log}, is.crlIssuers)
 }
 
 // runCRL builds CRLs in the background until the returned stop is called.
-func runCRL(p *crl.Publisher) (stop func()) {
+func runCRL(p *crl.Set) (stop func()) {
+	return runBackground(func(ctx context.Context) { _ = p.Run(ctx) })
+}
+
+// runBackground runs f until the returned stop is called, which waits
+// for it to return.
+func runBackground(f func(ctx context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = p.Run(ctx)
+		f(ctx)
 	}()
-	return func() { cancel(); <-done }
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
 // revocationServer is --crl-listen's plain HTTP listener.

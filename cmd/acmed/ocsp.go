@@ -65,23 +65,25 @@ func ocspServer(c config, external *url.URL) []string {
 	return []string{base.String() + responder.Path}
 }
 
-// newOCSP builds the OCSP responder (nil without --ocsp): signed by the
-// intermediate itself, or with --ocsp-delegated by a responder
-// certificate of this replica's. The handler is mounted with
+// newOCSP builds the OCSP responder (nil without --ocsp): for each of the
+// CA's issuers, active and retired, signed by the intermediate itself, or
+// with --ocsp-delegated by a responder certificate of this replica's
+// (issuers.publish makes them). The handler is mounted with
 // responder.Route, before any router.
-func newOCSP(c config, l *ca.Local, auth *authority.Authority, instrument func(string, http.Handler) http.Handler, log *slog.Logger) (http.Handler, error) {
+func newOCSP(c config, is *issuers, auth *authority.Authority, instrument func(string, http.Handler) http.Handler, log *slog.Logger) (http.Handler, error) {
 	if !c.OCSP {
 		return nil, nil
 	}
-	var signer responder.Signer = l
 	if c.OCSPDelegated {
-		d, err := l.DelegatedOCSP(c.OCSPValidity)
-		if err != nil {
-			return nil, fmt.Errorf("--ocsp-delegated: %w", err)
+		// The delegated responder of each issuer is made when it is
+		// loaded; one that cannot be made fails startup here.
+		for _, i := range is.ocspIssuers() {
+			if _, ok := i.Signer.(*ca.DelegatedOCSP); !ok {
+				return nil, fmt.Errorf("--ocsp-delegated: no responder certificate for issuer %s", ca.CRLName(i.Cert))
+			}
 		}
-		signer = d
 	}
-	r, err := responder.New(responder.Config{Issuer: l.Intermediate(), Signer: signer, Lookup: auth, Validity: c.OCSPValidity, Logger: log})
+	r, err := responder.New(responder.Config{Issuers: is.ocspIssuers, Lookup: auth, Validity: c.OCSPValidity, Logger: log})
 	if err != nil {
 		return nil, err
 	}

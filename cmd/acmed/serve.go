@@ -110,7 +110,15 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cert, err := authorityCA.ServerCertificate(serverHosts(base))
+	// The CA's issuers as the store has them: a replica started after a
+	// rotation signs with the new intermediate; one running follows a
+	// rotation within issuerPoll.
+	issuerSet, err := startIssuers(ctx, c, store, authorityCA, crlBase(c, base), log)
+	if err != nil {
+		return err
+	}
+	defer issuerSet.close()
+	cert, err := issuerSet.rot.Set().Active.ServerCertificate(serverHosts(base))
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)
 	}
@@ -124,7 +132,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if redirects == 0 {
 		redirects = -1 // the validator reads 0 as its default
 	}
-	crls, err := newCRLPublisher(c, store, authorityCA, base, log)
+	crls, err := newCRLPublisher(c, store, issuerSet, base, log)
 	if err != nil {
 		return err
 	}
@@ -136,7 +144,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	auth, err := authority.New(authority.Config{
 		Store:  store,
-		Signer: authorityCA,
+		Signer: issuerSet.rot,
 		Validator: challenges.New(challenges.Config{
 			Resolver: challenges.NewResolver(c.Resolvers...), HTTPPort: c.HTTP01Port, TLSALPNPort: c.TLSALPN01Port,
 			Timeout: c.ValidationTimeout, MaxRedirects: redirects, MaxBody: c.ValidationMaxBody,
@@ -154,8 +162,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		EAB:                   eabMode,
 		Metrics:               observe,
 		OCSPServer:            ocspServer(c, base),
-		CRLDistributionPoints: []string{crls.DistributionPoint()},
-		Audit:                 auditSink,
+		// Certificates name their issuer's CRL: the signer sets it.
+		Audit:   auditSink,
+		Issuers: issuerSet,
 	})
 	if err != nil {
 		return err
@@ -163,7 +172,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	// The OCSP responder (nil without --ocsp), mounted on the ACME
 	// listener and on the plain-HTTP listener for relying parties
 	// (--crl-listen) alike, below: responder.Route(ocspHandler, …).
-	ocspHandler, err := newOCSP(c, authorityCA, auth, instrument, log)
+	ocspHandler, err := newOCSP(c, issuerSet, auth, instrument, log)
 	if err != nil {
 		return err
 	}
@@ -226,6 +235,8 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	defer stopAlerts()
 	stopCRL := runCRL(crls)
 	defer stopCRL()
+	stopIssuers := runBackground(issuerSet.run)
+	defer stopIssuers()
 
 	// The job worker outlives the signal: it stops once no request is
 	// served any more, below.
@@ -243,7 +254,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if metricsURL != "" {
 		fmt.Fprintf(stdout, "metrics: %s\n", metricsURL)
 	}
-	fmt.Fprintf(stdout, "CRL: %s\n", crls.DistributionPoint())
+	fmt.Fprintf(stdout, "CRL: %s\n", crls.DistributionPoint(issuerSet.rot.Set().Active.Name()))
 	if revSrv != nil {
 		fmt.Fprintf(stdout, "CRL listener: %s\n", revSrv.url)
 	}
@@ -267,6 +278,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	revSrv.stop(c.ShutdownTimeout)
 	stopAlerts()
 	stopCRL()
+	stopIssuers()
 	log.Info("stopping: waiting for running jobs")
 	stopWorker()
 	auth.Drain()

@@ -1,0 +1,531 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/acme/authority"
+	"github.com/acmed/acmed/acme/crl"
+	"github.com/acmed/acmed/acme/responder"
+	"github.com/acmed/acmed/ca"
+	"github.com/acmed/acmed/storage"
+)
+
+// issuerPoll bounds how long a replica signs with the old intermediate
+// after a rotation on another: it reads the store's issuer set this
+// often (one small GET), and swaps its signer when the set changed.
+const issuerPoll = 5 * time.Second
+
+// issuers keeps this replica's signer (ca.Rotating) in step with the
+// store's issuer set (storage.Issuers), and rotates on an operator's
+// request (authority.Issuers). It also gives the CRL publishers and the
+// OCSP responder every issuer whose certificates may still be valid.
+type issuers struct {
+	store    storage.Issuers
+	rot      *ca.Rotating
+	original *ca.Local
+	c        config // --data, --ca-backend and the --pkcs11-* flags
+	crlBase  string // certificates name their issuer's CRL under it
+	log      *slog.Logger
+	now      func() time.Time
+
+	// ocspCover is the OCSP responses' validity, for delegated
+	// responders (--ocsp-delegated); 0: the issuers sign themselves.
+	ocspCover time.Duration
+
+	mu        sync.Mutex // one refresh or rotation at a time
+	rev       uint64     // the revision the signer was built from
+	loaded    map[string]*loadedIssuer
+	delegated map[string]*ca.DelegatedOCSP
+
+	set  atomic.Pointer[storage.IssuerSet] // as last read
+	ocsp atomic.Pointer[[]responder.Issuer]
+	crls atomic.Pointer[[]crl.SetIssuer]
+}
+
+type loadedIssuer struct {
+	l     *ca.Local
+	close func()
+}
+
+func newIssuers(c config, store storage.Issuers, original *ca.Local, crlBase string, log *slog.Logger) *issuers {
+	m := &issuers{
+		store: store, original: original, c: c, crlBase: crlBase, log: log, now: time.Now,
+		rot:       ca.NewRotating(ca.NewIssuerSet(original, original, []*ca.Local{original}, crlBase)),
+		loaded:    map[string]*loadedIssuer{original.Name(): {l: original, close: func() {}}},
+		delegated: map[string]*ca.DelegatedOCSP{},
+	}
+	if c.OCSP && c.OCSPDelegated {
+		m.ocspCover = c.OCSPValidity
+	}
+	m.publish(m.rot.Set())
+	return m
+}
+
+// startIssuers reads the store's issuer set (recording --data's
+// intermediate as the first if there is none) and returns this replica's
+// view of it, signing with the active issuer.
+func startIssuers(ctx context.Context, c config, store storage.Store, l *ca.Local, crlBase string, log *slog.Logger) (*issuers, error) {
+	s, ok := store.(storage.Issuers)
+	if !ok {
+		return nil, errors.New("this store keeps no issuer set")
+	}
+	m := newIssuers(c, s, l, crlBase, log)
+	if err := m.start(ctx); err != nil {
+		m.close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// start records --data's intermediate as the store's first issuer if the
+// store has none yet, and loads the active one: a replica started after
+// a rotation signs with the new intermediate from its first request.
+func (m *issuers) start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	set, err := m.store.Issuers(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the CA's issuers: %w", err)
+	}
+	if len(set.Issuers) == 0 {
+		set, err = m.store.UpdateIssuers(ctx, func(s *storage.IssuerSet) error {
+			if len(s.Issuers) == 0 {
+				now := m.now().UTC()
+				s.Issuers = []storage.Issuer{{Name: m.original.Name(), CertPEM: m.original.IntermediatePEM(),
+					State: storage.IssuerActive, Original: true, Created: m.original.Intermediate().NotBefore.UTC(), Activated: now}}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("recording the CA's first issuer: %w", err)
+		}
+	}
+	if o := original(set); o == nil || o.Name != m.original.Name() {
+		return fmt.Errorf("the store's first issuer is not --data %s's intermediate (%s)", m.c.Data, m.original.Name())
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.apply(ctx, set); err != nil {
+		return err
+	}
+	return nil
+}
+
+func original(set *storage.IssuerSet) *storage.Issuer {
+	for i := range set.Issuers {
+		if set.Issuers[i].Original {
+			return &set.Issuers[i]
+		}
+	}
+	return nil
+}
+
+// run polls the store's issuer set until ctx ends.
+func (m *issuers) run(ctx context.Context) {
+	t := time.NewTicker(issuerPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := m.refresh(ctx); err != nil && ctx.Err() == nil {
+			m.log.ErrorContext(ctx, "CA issuers", "err", err)
+		}
+	}
+}
+
+// refresh reads the issuer set and applies it if it changed.
+func (m *issuers) refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, issuerPoll)
+	defer cancel()
+	set, err := m.store.Issuers(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the issuer set: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if set.Revision == m.rev {
+		return nil
+	}
+	return m.apply(ctx, set)
+}
+
+// apply loads what set adds and swaps the signer to its active issuer.
+// An issuer this replica cannot load (its key out of reach) is logged and
+// left out; if that is the active one, the signer is not swapped, and the
+// next poll tries again.
+func (m *issuers) apply(ctx context.Context, set *storage.IssuerSet) error {
+	m.set.Store(set)
+	now := m.now()
+	var all []*ca.Local
+	var active *ca.Local
+	var activeErr error
+	keep := map[string]bool{}
+	for i := range set.Issuers {
+		is := &set.Issuers[i]
+		li, err := m.load(is)
+		if err != nil {
+			if is.State == storage.IssuerActive {
+				activeErr = err
+			}
+			m.log.ErrorContext(ctx, "CA issuer not loaded", "issuer", is.Name, "state", is.State, "err", err)
+			continue
+		}
+		keep[is.Name] = true
+		if is.State != storage.IssuerActive && !now.Before(li.l.Intermediate().NotAfter) {
+			continue // expired: nothing it issued is valid any more
+		}
+		all = append(all, li.l)
+		if is.State == storage.IssuerActive {
+			active = li.l
+		}
+	}
+	for name, li := range m.loaded {
+		if !keep[name] && li.l != m.original {
+			li.close()
+			delete(m.loaded, name)
+		}
+	}
+	if active == nil {
+		if activeErr == nil {
+			activeErr = errors.New("the store's issuer set has no active issuer")
+		}
+		return fmt.Errorf("still signing with %s: %w", m.rot.Set().Active.Name(), activeErr)
+	}
+	prev := m.rot.Set().Active
+	next := ca.NewIssuerSet(m.original, active, all, m.crlBase)
+	m.rot.Swap(next)
+	m.publish(next)
+	m.rev = set.Revision
+	if prev != active {
+		m.log.InfoContext(ctx, "signing with a new intermediate", "issuer", active.Name(), "previous", prev.Name(),
+			"subject", active.Intermediate().Subject.CommonName)
+	}
+	return nil
+}
+
+// load returns the issuer, from memory if loaded before.
+func (m *issuers) load(is *storage.Issuer) (*loadedIssuer, error) {
+	if li := m.loaded[is.Name]; li != nil {
+		return li, nil
+	}
+	var key crypto.Signer
+	closeKey := func() {}
+	switch {
+	case len(is.WrappedKey) > 0:
+		kek, err := ca.KEK(m.c.Data)
+		if err != nil {
+			return nil, err
+		}
+		if key, err = ca.UnwrapKey(kek, is.Name, is.WrappedKey); err != nil {
+			return nil, err
+		}
+	case is.KeyLabel != "":
+		if m.c.CABackend != backendPKCS11 {
+			return nil, fmt.Errorf("its key is %q in a PKCS#11 token, and this replica runs --ca-backend %s", is.KeyLabel, m.c.CABackend)
+		}
+		cfg := m.c.PKCS11
+		cfg.KeyLabel = is.KeyLabel
+		s, err := ca.OpenPKCS11(cfg)
+		if err != nil {
+			return nil, err
+		}
+		key, closeKey = s, func() { _ = s.Close() }
+	default:
+		return nil, errors.New("the store says nothing of where its key is")
+	}
+	l, err := m.original.WithIntermediate(is.CertPEM, key)
+	if err != nil {
+		closeKey()
+		return nil, err
+	}
+	if l.Name() != is.Name {
+		closeKey()
+		return nil, fmt.Errorf("its certificate is named %s", l.Name())
+	}
+	li := &loadedIssuer{l: l, close: closeKey}
+	m.loaded[is.Name] = li
+	return li, nil
+}
+
+// publish hands the set's issuers to OCSP and the CRL publishers.
+func (m *issuers) publish(s *ca.IssuerSet) {
+	oc := make([]responder.Issuer, 0, len(s.All))
+	cr := make([]crl.SetIssuer, 0, len(s.All))
+	for _, l := range s.All {
+		issued := func(c *acme.Certificate) bool { return s.Issued(l, c.Issuer) }
+		var signer responder.Signer = l
+		if m.ocspCover > 0 {
+			d := m.delegated[l.Name()]
+			if d == nil {
+				var err error
+				if d, err = l.DelegatedOCSP(m.ocspCover); err != nil {
+					m.log.Error("OCSP: no delegated responder; the issuer signs itself", "issuer", l.Name(), "err", err)
+				} else {
+					m.delegated[l.Name()] = d
+				}
+			}
+			if d != nil {
+				signer = d
+			}
+		}
+		oc = append(oc, responder.Issuer{Cert: l.Intermediate(), Signer: signer, Issued: issued})
+		cr = append(cr, crl.SetIssuer{Issuer: l, Issued: issued})
+	}
+	m.ocsp.Store(&oc)
+	m.crls.Store(&cr)
+}
+
+func (m *issuers) ocspIssuers() []responder.Issuer { return *m.ocsp.Load() }
+func (m *issuers) crlIssuers() []crl.SetIssuer     { return *m.crls.Load() }
+
+// KnowsIssuerKeyID: authority.Issuers.
+func (m *issuers) KnowsIssuerKeyID(aki []byte) bool {
+	for _, l := range m.rot.Set().All {
+		if bytes.Equal(l.Intermediate().SubjectKeyId, aki) {
+			return true
+		}
+	}
+	return false
+}
+
+// ListIssuers: authority.Issuers. It reads the store, so that it shows
+// the set as every replica will have it.
+func (m *issuers) ListIssuers(ctx context.Context) ([]authority.IssuerInfo, error) {
+	set, err := m.store.Issuers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]authority.IssuerInfo, 0, len(set.Issuers))
+	cur := m.rot.Set()
+	for i := range set.Issuers {
+		out = append(out, m.info(&set.Issuers[i], cur))
+	}
+	return out, nil
+}
+
+func (m *issuers) info(is *storage.Issuer, cur *ca.IssuerSet) authority.IssuerInfo {
+	info := authority.IssuerInfo{
+		Name: is.Name, State: is.State, Created: is.Created, Activated: is.Activated, Retired: is.Retired, By: is.By,
+		Loaded: cur.Get(is.Name) != nil,
+	}
+	if m.crlBase != "" {
+		info.CRL = ca.CRLURL(m.crlBase, is.Name)
+	}
+	switch {
+	case is.Original:
+		info.Key = "--data"
+	case is.KeyLabel != "":
+		info.Key = "pkcs11 label " + strconv.Quote(is.KeyLabel)
+	case len(is.WrappedKey) > 0:
+		info.Key = "store (wrapped)"
+	}
+	if cert, der, err := firstCertOf(is.CertPEM); err == nil {
+		info.Subject = cert.Subject.String()
+		info.NotBefore, info.NotAfter = cert.NotBefore, cert.NotAfter
+		sum := sha256.Sum256(der)
+		info.Fingerprint = hex.EncodeToString(sum[:])
+	}
+	return info
+}
+
+// RotateIssuer: authority.Issuers. It runs on the replica the operator
+// asked; the others follow within issuerPoll.
+func (m *issuers) RotateIssuer(ctx context.Context, spec authority.RotateSpec, by authority.Operator) (*authority.IssuerInfo, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", authority.ErrBadRequest, fmt.Sprintf(format, args...))
+	}
+	switch m.c.CABackend {
+	case backendFile, backendPKCS11:
+	case "vault":
+		return nil, bad("--ca-backend vault: Vault is the CA of record; rotate the intermediate in Vault")
+	default:
+		return nil, bad("--ca-backend %s: acmed does not rotate this backend's intermediate", m.c.CABackend)
+	}
+	if len(spec.KeyPEM) > 0 && len(spec.CertPEM) == 0 {
+		return nil, bad("--key: needs --cert (the intermediate signed for it)")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, stored, closeKey, err := m.newIssuer(spec, bad)
+	if err != nil {
+		return nil, err
+	}
+	if err := next.CheckNew(); err != nil {
+		closeKey()
+		return nil, bad("%v", err)
+	}
+	now := m.now().UTC()
+	stored.Name, stored.CertPEM, stored.State = next.Name(), next.IntermediatePEM(), storage.IssuerActive
+	stored.Created, stored.Activated, stored.By = now, now, string(by)
+	set, err := m.store.UpdateIssuers(ctx, func(s *storage.IssuerSet) error {
+		for i := range s.Issuers {
+			if s.Issuers[i].Name == stored.Name {
+				return bad("intermediate %s is already one of this CA's issuers (%s)", stored.Name, s.Issuers[i].State)
+			}
+		}
+		for i := range s.Issuers {
+			if s.Issuers[i].State == storage.IssuerActive {
+				s.Issuers[i].State, s.Issuers[i].Retired = storage.IssuerRetired, now
+			}
+		}
+		s.Issuers = append(s.Issuers, stored)
+		return nil
+	})
+	if err != nil {
+		closeKey()
+		return nil, err
+	}
+	m.loaded[next.Name()] = &loadedIssuer{l: next, close: closeKey}
+	if err := m.apply(ctx, set); err != nil {
+		return nil, err
+	}
+	info := m.info(&set.Issuers[len(set.Issuers)-1], m.rot.Set())
+	return &info, nil
+}
+
+// newIssuer makes or installs the new intermediate as the backend keeps
+// keys, and what the store records of its key.
+func (m *issuers) newIssuer(spec authority.RotateSpec, bad func(string, ...any) error) (*ca.Local, storage.Issuer, func(), error) {
+	var stored storage.Issuer
+	none := func() {}
+	if m.c.CABackend == backendPKCS11 {
+		if len(spec.KeyPEM) > 0 {
+			return nil, stored, none, bad("--key: not with --ca-backend pkcs11 (the key is in the token: give its --key-label)")
+		}
+		label := spec.KeyLabel
+		var signer *ca.TokenSigner
+		var err error
+		if len(spec.CertPEM) > 0 {
+			if label == "" {
+				return nil, stored, none, bad("--cert with --ca-backend pkcs11: give the token label of its key with --key-label")
+			}
+			cfg := m.c.PKCS11
+			cfg.KeyLabel = label
+			signer, err = ca.OpenPKCS11(cfg)
+		} else {
+			if label == "" {
+				label = m.nextLabel()
+			}
+			signer, err = ca.NewPKCS11Key(m.c.PKCS11, label)
+		}
+		if err != nil {
+			return nil, stored, none, bad("%v", err)
+		}
+		closeKey := func() { _ = signer.Close() }
+		l, err := m.certFor(spec.CertPEM, signer, bad)
+		if err != nil {
+			closeKey()
+			return nil, stored, none, err
+		}
+		stored.KeyLabel = label
+		return l, stored, closeKey, nil
+	}
+	if spec.KeyLabel != "" {
+		return nil, stored, none, bad("--key-label: only with --ca-backend pkcs11")
+	}
+	var key crypto.Signer
+	if len(spec.CertPEM) > 0 {
+		if len(spec.KeyPEM) == 0 {
+			return nil, stored, none, bad("--cert: needs --key (the intermediate's private key)")
+		}
+		k, err := ca.ParseKeyPEM(spec.KeyPEM, "--key")
+		if err != nil {
+			return nil, stored, none, bad("%v", strings.TrimPrefix(err.Error(), "ca: "))
+		}
+		key = k
+	} else {
+		k, err := newFileKey()
+		if err != nil {
+			return nil, stored, none, err
+		}
+		key = k
+	}
+	l, err := m.certFor(spec.CertPEM, key, bad)
+	if err != nil {
+		return nil, stored, none, err
+	}
+	kek, err := ca.KEK(m.c.Data)
+	if err != nil {
+		return nil, stored, none, err
+	}
+	if stored.WrappedKey, err = ca.WrapKey(kek, l.Name(), key); err != nil {
+		return nil, stored, none, err
+	}
+	return l, stored, none, nil
+}
+
+// certFor is the new issuer: certPEM with key, or else a new
+// intermediate for key signed with --data's root.key.
+func (m *issuers) certFor(certPEM []byte, key crypto.Signer, bad func(string, ...any) error) (*ca.Local, error) {
+	if len(certPEM) == 0 {
+		var err error
+		certPEM, err = m.original.NewIntermediate(m.c.Data, key)
+		if errors.Is(err, ca.ErrNoRootKey) {
+			return nil, bad("nothing to sign the new intermediate with: %v; sign one with the root elsewhere and install it with acmed admin ca rotate --cert FILE --key FILE", strings.TrimPrefix(err.Error(), "ca: "))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	l, err := m.original.WithIntermediate(certPEM, key)
+	if err != nil {
+		return nil, bad("--cert: %v", strings.TrimPrefix(err.Error(), "ca: "))
+	}
+	return l, nil
+}
+
+// nextLabel is a token label for a rotation's key: --pkcs11-key-label
+// and the issuer's number in the set.
+func (m *issuers) nextLabel() string {
+	n := 2
+	if set := m.set.Load(); set != nil {
+		n = len(set.Issuers) + 1
+	}
+	return m.c.PKCS11.KeyLabel + "-" + strconv.Itoa(n)
+}
+
+// close releases the keys of the issuers loaded from a token.
+func (m *issuers) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, li := range m.loaded {
+		li.close()
+	}
+}
+
+// newFileKey is a rotation's new key with the file backend: P-256, as
+// init makes the first.
+func newFileKey() (crypto.Signer, error) {
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+}
+
+// firstCertOf is the first certificate of PEM b, and its DER.
+func firstCertOf(b []byte) (*x509.Certificate, []byte, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, nil, errors.New("no CERTIFICATE PEM block")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	return cert, block.Bytes, err
+}
