@@ -78,6 +78,7 @@ func TestRotateWhileServing(t *testing.T) {
 	mustIssuer(t, old, oldInter)
 
 	var rotated adminIssuer
+	rotatedAt := time.Now()
 	adminJSON(t, a, tokenFile, &rotated, "ca", "rotate")
 	if rotated.State != "active" || rotated.Name == ca.CRLName(oldInter) || rotated.Key != "store (wrapped)" || !rotated.Loaded {
 		t.Fatalf("ca rotate: %+v", rotated)
@@ -111,7 +112,6 @@ func TestRotateWhileServing(t *testing.T) {
 
 	// B follows within its poll of the store (5s): poll with a deadline.
 	onB := newAccount(t, ctx, b)
-	rotatedAt := time.Now()
 	deadline := rotatedAt.Add(30 * time.Second)
 	for i := 0; ; i++ {
 		der, _ := issue(t, ctx, onB, http01, "b"+strconv.Itoa(i)+".rotate.example")
