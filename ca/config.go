@@ -15,6 +15,11 @@ import (
 type Config struct {
 	Rand io.Reader
 	Now  func() time.Time
+	// AllowExpired makes Load accept an expired intermediate: a rotated
+	// CA's first one, in --data, still names the root, the store's CA
+	// and the key-encryption key after it expires. The caller then
+	// checks the intermediate it signs with.
+	AllowExpired bool
 }
 
 func (c Config) rand() io.Reader {

@@ -248,3 +248,16 @@ func BenchmarkSignRotating(b *testing.B) {
 		})
 	}
 }
+
+// TestLoadAllowExpired: a rotated CA's first intermediate still loads
+// after it expires when the caller says it checks the active one.
+func TestLoadAllowExpired(t *testing.T) {
+	l, dir := newCA(t, ca.Config{})
+	later := fixedNow(l.Intermediate().NotAfter.Add(time.Hour))
+	if _, err := ca.Load(dir, ca.Config{Now: later}); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("Load of an expired intermediate: %v", err)
+	}
+	if _, err := ca.Load(dir, ca.Config{Now: later, AllowExpired: true}); err != nil {
+		t.Fatalf("Load with AllowExpired: %v", err)
+	}
+}

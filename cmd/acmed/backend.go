@@ -105,7 +105,7 @@ func loadPKCS11CA(c config) (*ca.Local, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := ca.LoadWithSigner(c.Data, ca.Config{}, signer, fmt.Sprintf("--pkcs11-key-label %q", c.PKCS11.KeyLabel))
+	l, err := ca.LoadWithSigner(c.Data, caLoadConfig(), signer, fmt.Sprintf("--pkcs11-key-label %q", c.PKCS11.KeyLabel))
 	if err != nil {
 		_ = signer.Close()
 		return nil, nil, err

@@ -44,8 +44,13 @@ func loadFileCA(c config, log *slog.Logger) (*ca.Local, error) {
 			return nil, err
 		}
 	}
-	return ca.Load(c.Data, ca.Config{})
+	return ca.Load(c.Data, caLoadConfig())
 }
+
+// caLoadConfig loads --data's CA even if its intermediate expired: after a
+// rotation it is no longer the one that signs (startIssuers checks the
+// active one).
+func caLoadConfig() ca.Config { return ca.Config{AllowExpired: true} }
 
 // claimCA records the CA in the store on the first start, and refuses to
 // serve a store another CA claimed (DESIGN.md decision 3).

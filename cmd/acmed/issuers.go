@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +92,14 @@ func startIssuers(ctx context.Context, c config, store storage.Store, l *ca.Loca
 	if err := m.start(ctx); err != nil {
 		m.close()
 		return nil, err
+	}
+	if active := m.rot.Set().Active.Intermediate(); m.now().After(active.NotAfter) {
+		m.close()
+		what := "the active intermediate " + ca.CRLName(active)
+		if active == l.Intermediate() {
+			what = filepath.Join(c.Data, ca.IntermediateCertFile)
+		}
+		return nil, fmt.Errorf("ca: %s expired at %s", what, active.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	return m, nil
 }
