@@ -22,8 +22,8 @@ func addAlternateFlags(fs *flag.FlagSet, a *alternateFlags) {
 // loadAlternates checks the --alternate-chain bundles against the
 // issuers l signs with, before anything is served: a bundle that does
 // not fit would hand clients a chain that does not verify.
-func loadAlternates(c config, l *ca.Local, log *slog.Logger) (*ca.Alternates, error) {
-	alts, err := ca.LoadAlternates(c.AlternateChains, alternateIssuers(l), ca.Config{})
+func loadAlternates(c config, issuers []*x509.Certificate, log *slog.Logger) (*ca.Alternates, error) {
+	alts, err := ca.LoadAlternates(c.AlternateChains, issuers, ca.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -31,10 +31,4 @@ func loadAlternates(c config, l *ca.Local, log *slog.Logger) (*ca.Alternates, er
 		log.Info("serving an alternate chain", "file", f)
 	}
 	return alts, nil
-}
-
-// alternateIssuers are the issuers an alternate chain may cross-sign:
-// every certificate a leaf acmed serves may have been signed under.
-func alternateIssuers(l *ca.Local) []*x509.Certificate {
-	return []*x509.Certificate{l.Intermediate()}
 }

@@ -308,6 +308,16 @@ func (m *issuers) publish(s *ca.IssuerSet) {
 func (m *issuers) ocspIssuers() []responder.Issuer { return *m.ocsp.Load() }
 func (m *issuers) crlIssuers() []crl.SetIssuer     { return *m.crls.Load() }
 
+// intermediates are the certificates of the issuers loaded: every one a
+// leaf acmed serves may have been signed under.
+func (m *issuers) intermediates() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, l := range m.rot.Set().All {
+		out = append(out, l.Intermediate())
+	}
+	return out
+}
+
 // KnowsIssuerKeyID: authority.Issuers.
 func (m *issuers) KnowsIssuerKeyID(aki []byte) bool {
 	for _, l := range m.rot.Set().All {

@@ -87,10 +87,6 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeCA()
-	alternates, err := loadAlternates(c, authorityCA, log)
-	if err != nil {
-		return err
-	}
 	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
@@ -118,6 +114,12 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer issuerSet.close()
+	// Checked against every intermediate the CA signs with or signed
+	// with (a bundle may cross-sign a rotated one).
+	alternates, err := loadAlternates(c, issuerSet.intermediates(), log)
+	if err != nil {
+		return err
+	}
 	cert, err := issuerSet.rot.Set().Active.ServerCertificate(serverHosts(base))
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)
