@@ -65,7 +65,9 @@ func (s *Store) UpdateIssuers(ctx context.Context, fn func(*storage.IssuerSet) e
 		if err != nil {
 			return nil, fmt.Errorf("redis: encode the issuer set: %w", err)
 		}
-		ok, err := issuersCAS.Run(ctx, s.rdb, []string{issuersKey}, raw, enc).Int()
+		// Durably (WAIT, as --min-replicas asks): a rotation a
+		// failover lost would orphan what the new intermediate signed.
+		ok, err := s.evalDurably(ctx, issuersCAS, []string{issuersKey}, raw, enc).Int()
 		if err != nil {
 			return nil, fail(ctx, "update the issuer set", err)
 		}
