@@ -414,3 +414,32 @@ func signIntermediate(t *testing.T, dir, name string, root *x509.Certificate, ro
 	}
 	return certFile, keyFile
 }
+
+// TestRotateOCSPDelegated: with --ocsp-delegated, each intermediate,
+// retired or new, answers through a responder certificate of its own
+// that openssl accepts.
+func TestRotateOCSPDelegated(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	dns, h := challengetest.StartDNS(t), challengetest.StartHTTP01(t)
+	data := filepath.Join(t.TempDir(), "ca")
+	tokenFile := writeToken(t, 0o600)
+	s := startAcmed(t, data, "--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile,
+		"--resolver", dns.Addr, "--http01-port", strconv.Itoa(h.Port), "--ocsp", "--ocsp-delegated")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	c := newAccount(t, ctx, s)
+	old, _ := issue(t, ctx, c, h, "old.delegated.example")
+	var rotated adminIssuer
+	adminJSON(t, s, tokenFile, &rotated, "ca", "rotate")
+	fresh, _ := issue(t, ctx, c, h, "new.delegated.example")
+	if ca.CRLName(mustParse(t, fresh[1])) != rotated.Name || ca.CRLName(mustParse(t, old[1])) == rotated.Name {
+		t.Fatal("the rotation did not change the issuing intermediate")
+	}
+	if err := c.RevokeCert(ctx, nil, old[0], acme.CRLReasonCessationOfOperation); err != nil {
+		t.Fatal(err)
+	}
+	ocspCheck(t, ctx, data, pemOf(old[1]), old[0], "revoked")
+	ocspCheck(t, ctx, data, pemOf(fresh[1]), fresh[0], "good")
+}
