@@ -36,3 +36,6 @@ func (*TokenSigner) Close() error { return nil }
 
 // NewPKCS11Key fails: this build has no cgo.
 func NewPKCS11Key(PKCS11Config, string) (*TokenSigner, error) { return nil, errNoCgo }
+
+// Delete is never reached: no TokenSigner exists without cgo.
+func (*TokenSigner) Delete() error { return errNoCgo }

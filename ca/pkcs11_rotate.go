@@ -22,3 +22,23 @@ func NewPKCS11Key(cfg PKCS11Config, label string) (*TokenSigner, error) {
 	}
 	return OpenPKCS11(cfg)
 }
+
+// Delete removes the key pair from the token and closes s: a rotation
+// that failed after NewPKCS11Key generated it leaves no orphan key.
+func (s *TokenSigner) Delete() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key == nil {
+		ctx, key, err := s.open()
+		if err != nil {
+			return err
+		}
+		s.ctx, s.key = ctx, key
+	}
+	err := s.key.Delete()
+	if s.ctx != nil {
+		_ = s.ctx.Close()
+	}
+	s.ctx, s.key = nil, nil
+	return err
+}

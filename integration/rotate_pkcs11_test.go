@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -81,5 +82,22 @@ func TestPKCS11Rotate(t *testing.T) {
 	adminJSON(t, a, tokenFile, &list, "ca", "list")
 	if len(list.Issuers) != 3 || list.Issuers[2].State != "active" || list.Issuers[0].State != "retired" || list.Issuers[1].State != "retired" {
 		t.Fatalf("ca list: %+v", list.Issuers)
+	}
+
+	// A rotation that fails after generating its key (no root key to
+	// sign with) deletes it from the token: the label is free again.
+	rootKey, away := filepath.Join(data, ca.RootKeyFile), filepath.Join(t.TempDir(), "root.key")
+	if err := os.Rename(rootKey, away); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := adminCLI(t, a, tokenFile, "ca", "rotate", "--key-label", "acmed-int-retry"); err == nil || !strings.Contains(stderr, "root.key is absent") {
+		t.Fatalf("rotate without root.key: %v %s", err, stderr)
+	}
+	if err := os.Rename(away, rootKey); err != nil {
+		t.Fatal(err)
+	}
+	adminJSON(t, a, tokenFile, &again, "ca", "rotate", "--key-label", "acmed-int-retry")
+	if again.Key != `pkcs11 label "acmed-int-retry"` {
+		t.Fatalf("rotate with the label a failed rotation used: %+v", again)
 	}
 }

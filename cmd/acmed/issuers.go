@@ -386,12 +386,12 @@ func (m *issuers) RotateIssuer(ctx context.Context, spec authority.RotateSpec, b
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	next, stored, closeKey, err := m.newIssuer(spec, bad)
+	next, stored, key, err := m.newIssuer(spec, bad)
 	if err != nil {
 		return nil, err
 	}
 	if err := next.CheckNew(); err != nil {
-		closeKey()
+		key.discard()
 		return nil, bad("%v", err)
 	}
 	now := m.now().UTC()
@@ -412,10 +412,10 @@ func (m *issuers) RotateIssuer(ctx context.Context, spec authority.RotateSpec, b
 		return nil
 	})
 	if err != nil {
-		closeKey()
+		key.discard()
 		return nil, err
 	}
-	m.loaded[next.Name()] = &loadedIssuer{l: next, close: closeKey}
+	m.loaded[next.Name()] = &loadedIssuer{l: next, close: key.close}
 	if err := m.apply(ctx, set); err != nil {
 		return nil, err
 	}
@@ -423,11 +423,16 @@ func (m *issuers) RotateIssuer(ctx context.Context, spec authority.RotateSpec, b
 	return &info, nil
 }
 
+// newKey is a rotation's key: close releases it once the issuer is
+// loaded, discard undoes it when the rotation fails (a key generated in a
+// token is deleted).
+type newKey struct{ close, discard func() }
+
 // newIssuer makes or installs the new intermediate as the backend keeps
 // keys, and what the store records of its key.
-func (m *issuers) newIssuer(spec authority.RotateSpec, bad func(string, ...any) error) (*ca.Local, storage.Issuer, func(), error) {
+func (m *issuers) newIssuer(spec authority.RotateSpec, bad func(string, ...any) error) (*ca.Local, storage.Issuer, newKey, error) {
 	var stored storage.Issuer
-	none := func() {}
+	none := newKey{close: func() {}, discard: func() {}}
 	if m.c.CABackend == backendPKCS11 {
 		if len(spec.KeyPEM) > 0 {
 			return nil, stored, none, bad("--key: not with --ca-backend pkcs11 (the key is in the token: give its --key-label)")
@@ -451,14 +456,22 @@ func (m *issuers) newIssuer(spec authority.RotateSpec, bad func(string, ...any) 
 		if err != nil {
 			return nil, stored, none, bad("%v", err)
 		}
-		closeKey := func() { _ = signer.Close() }
+		key := newKey{close: func() { _ = signer.Close() }}
+		key.discard = key.close
+		if len(spec.CertPEM) == 0 {
+			key.discard = func() {
+				if err := signer.Delete(); err != nil {
+					m.log.Error("rotation failed, and deleting its new key from the token failed too", "label", label, "err", err)
+				}
+			}
+		}
 		l, err := m.certFor(spec.CertPEM, signer, bad)
 		if err != nil {
-			closeKey()
+			key.discard()
 			return nil, stored, none, err
 		}
 		stored.KeyLabel = label
-		return l, stored, closeKey, nil
+		return l, stored, key, nil
 	}
 	if spec.KeyLabel != "" {
 		return nil, stored, none, bad("--key-label: only with --ca-backend pkcs11")
