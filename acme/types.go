@@ -144,8 +144,9 @@ type Certificate struct {
 	RenewBefore time.Time
 	CampaignID  string
 	// Issuer names the intermediate that signed it (ca.CRLName); ""
-	// for a certificate recorded before the CA could rotate: the
-	// intermediate in --data, the store's first.
+	// for the intermediate in --data, the store's first (and only one
+	// before a rotation): such records keep the format an acmed from
+	// before rotation reads.
 	Issuer string
 }
 

@@ -186,13 +186,20 @@ func (r *Rotating) Set() *IssuerSet { return r.cur.Load() }
 // Swap makes s the current set.
 func (r *Rotating) Swap(s *IssuerSet) { r.cur.Store(s) }
 
-// Sign signs with the active issuer (Local.Sign).
+// Sign signs with the active issuer (Local.Sign). Issued.Issuer is ""
+// while that is the Original: certificate records then stay in the
+// format an acmed from before rotation reads (storage/record), and ""
+// means the Original (IssuerSet.Issued).
 func (r *Rotating) Sign(ctx context.Context, req Request) (*Issued, error) {
 	s := r.cur.Load()
 	if s.activeDP != nil {
 		req.CRLDistributionPoints = s.activeDP
 	}
-	return s.Active.Sign(ctx, req)
+	issued, err := s.Active.Sign(ctx, req)
+	if err == nil && s.Active == s.Original {
+		issued.Issuer = ""
+	}
+	return issued, err
 }
 
 // Intermediate is the active issuer's certificate.

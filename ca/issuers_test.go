@@ -204,8 +204,12 @@ func TestRotatingSwap(t *testing.T) {
 			r.Swap(ca.NewIssuerSet(l, next, []*ca.Local{l, next}, base))
 		}
 		issued := sign()
-		if issued.Issuer != want.Name() || !r.Intermediate().Equal(want.Intermediate()) {
-			t.Fatalf("signed by %s, want %s", issued.Issuer, want.Name())
+		wantName := want.Name()
+		if want == l {
+			wantName = "" // the original: records stay as before rotation
+		}
+		if issued.Issuer != wantName || !r.Intermediate().Equal(want.Intermediate()) || issued.Leaf.CheckSignatureFrom(want.Intermediate()) != nil {
+			t.Fatalf("signed by %q, want %q", issued.Issuer, wantName)
 		}
 		if got, wantDP := issued.Leaf.CRLDistributionPoints, ca.CRLURL(base, want.Name()); len(got) != 1 || got[0] != wantDP {
 			t.Fatalf("CRL distribution points %v, want %s", got, wantDP)

@@ -36,8 +36,9 @@
 // the profile and notBefore to certificates; version 4 an order's replaces
 // and EAB key name, a certificate's EAB key name, replacement and renewal
 // window (issue 15's inventory); version 5 a certificate's issuer (issue
-// 17's rotation). Each type is written in its newest
-// version.
+// 17's rotation). Each type is written in its newest version, but a
+// certificate without an issuer in version 4, which an acmed from before
+// rotation reads.
 //
 // The encoding is deterministic, which the Redis store relies on to tell
 // whether a copy a caller holds is still what is stored by comparing
@@ -138,15 +139,15 @@ func Baseline(raw []byte, v any) ([]byte, error) {
 	return Marshal(v) // a JSON record, or one of an older version
 }
 
-// newest is the version Marshal writes v's type in.
+// newest is the version Marshal writes v in.
 func newest(v any) byte {
-	switch v.(type) {
+	switch v := v.(type) {
 	case *acme.Account, *acme.Authorization:
 		return versionRecords
 	case *acme.Order:
 		return versionRenewal
 	case *acme.Certificate:
-		return versionIssuer
+		return certificateVersion(v)
 	}
 	return version
 }

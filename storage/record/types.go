@@ -217,7 +217,7 @@ func readChallenge(r *reader) acme.Challenge {
 }
 
 func appendCertificate(b []byte, c *acme.Certificate) []byte {
-	b = append(b, versionIssuer)
+	b = append(b, certificateVersion(c))
 	b = appendString(b, c.Serial)
 	b = appendString(b, c.AccountID)
 	b = appendString(b, c.OrderID)
@@ -235,7 +235,21 @@ func appendCertificate(b []byte, c *acme.Certificate) []byte {
 	b = appendTime(b, c.RenewAfter)
 	b = appendTime(b, c.RenewBefore)
 	b = appendString(b, c.CampaignID)
+	if c.Issuer == "" {
+		return b
+	}
 	return appendString(b, c.Issuer)
+}
+
+// certificateVersion is the version a certificate is written in: 4 until
+// the CA rotates (no Issuer: its first intermediate's), so that an acmed
+// from before rotation, on the same store during a rolling upgrade,
+// still reads every certificate; 5 with an Issuer.
+func certificateVersion(c *acme.Certificate) byte {
+	if c.Issuer == "" {
+		return versionRenewal
+	}
+	return versionIssuer
 }
 
 func readCertificate(r *reader) acme.Certificate {

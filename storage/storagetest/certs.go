@@ -37,4 +37,20 @@ func testCertificates(t *testing.T, open func(*testing.T) storage.Store) {
 	got, err = s.Certificate(ctx, "1a")
 	mustNot(t, "Certificate", err)
 	mustEqual(t, "revoked certificate", got, want)
+
+	// A rotated intermediate's certificate keeps its issuer, through an
+	// update too.
+	rotated := newCertificate("2b", "acct-3", "order-3")
+	rotated.Issuer = "7d41c09e5a2b3f60"
+	mustNot(t, "PutCertificate of a rotated issuer's", s.PutCertificate(ctx, rotated))
+	got, err = s.UpdateCertificate(ctx, "2b", func(c *acme.Certificate) error {
+		c.Revoked, c.RevokedAt, c.Reason = true, revokedAt, 1
+		return nil
+	})
+	mustNot(t, "UpdateCertificate of a rotated issuer's", err)
+	rotated.Revoked, rotated.RevokedAt, rotated.Reason = true, revokedAt, 1
+	mustEqual(t, "rotated issuer's certificate after revocation", got, rotated)
+	got, err = s.Certificate(ctx, "2b")
+	mustNot(t, "Certificate", err)
+	mustEqual(t, "rotated issuer's certificate", got, rotated)
 }
