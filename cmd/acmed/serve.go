@@ -153,20 +153,20 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			MaxConcurrent: c.ValidationMaxConcurrent, MaxPerAccount: c.ValidationMaxPerAccount,
 			BlockedNetworks: blocked, AllowedNetworks: allowed, HTTPSPort: c.ValidationHTTPSPort,
 		}),
-		Logger:            log,
-		CertValidity:      c.CertValidity,
-		Profiles:          profiles,
-		TermsOfService:    c.TermsOfService,
-		DisableAuthzReuse: !c.AuthzReuse,
-		IdentifierPolicy:  identifiers,
-		Limiter:           limiter, // limits live in the store, shared by replicas
-		Limits:            c.RateLimits.get(),
-		EAB:               eabMode,
-		Metrics:           observe,
-		OCSPServer:        ocspServer(c, base),
-		// Certificates name their issuer's CRL: the signer sets it.
-		Audit:   auditSink,
-		Issuers: issuerSet,
+		Logger:                log,
+		CertValidity:          c.CertValidity,
+		Profiles:              profiles,
+		TermsOfService:        c.TermsOfService,
+		DisableAuthzReuse:     !c.AuthzReuse,
+		IdentifierPolicy:      identifiers,
+		Limiter:               limiter, // limits live in the store, shared by replicas
+		Limits:                c.RateLimits.get(),
+		EAB:                   eabMode,
+		Metrics:               observe,
+		OCSPServer:            ocspServer(c, base),
+		CRLDistributionPoints: nil, // the signer names the CRL of the issuer that signs
+		Audit:                 auditSink,
+		Issuers:               issuerSet,
 	})
 	if err != nil {
 		return err
