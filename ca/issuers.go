@@ -78,8 +78,14 @@ func (l *Local) NewIntermediate(dir string, key crypto.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return l.NewIntermediateWith(rootKey, rootKeyPath, key)
+}
+
+// NewIntermediateWith is NewIntermediate with the root's key given (one
+// in a token); rootKeyName names it in errors.
+func (l *Local) NewIntermediateWith(rootKey crypto.Signer, rootKeyName string, key crypto.Signer) ([]byte, error) {
 	if pub, ok := rootKey.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(l.root.PublicKey) {
-		return nil, fmt.Errorf("ca: %s does not match %s", rootKeyPath, filepath.Join(dir, RootCertFile))
+		return nil, fmt.Errorf("ca: %s does not match the root certificate", rootKeyName)
 	}
 	now := l.cfg.now()
 	tmpl, err := intermediateTemplate(l.cfg.rand(), key.Public(), now)

@@ -2,6 +2,8 @@
 
 package ca
 
+import "crypto/elliptic"
+
 // NewPKCS11Key generates a rotation's key on the token of cfg under
 // label (refused if the label is taken), as InitPKCS11 generates the
 // first, and opens it for signing.
@@ -15,7 +17,7 @@ func NewPKCS11Key(cfg PKCS11Config, label string) (*TokenSigner, error) {
 		return nil, err
 	}
 	cfg.KeyLabel = label
-	_, err = newTokenKey(ctx, cfg)
+	_, err = newTokenKey(ctx, cfg, "--key-label", label, elliptic.P256())
 	_ = ctx.Close()
 	if err != nil {
 		return nil, err

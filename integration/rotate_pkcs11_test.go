@@ -90,7 +90,7 @@ func TestPKCS11Rotate(t *testing.T) {
 	if err := os.Rename(rootKey, away); err != nil {
 		t.Fatal(err)
 	}
-	if _, stderr, err := adminCLI(t, a, tokenFile, "ca", "rotate", "--key-label", "acmed-int-retry"); err == nil || !strings.Contains(stderr, "root.key is absent") {
+	if _, stderr, err := adminCLI(t, a, tokenFile, "ca", "rotate", "--key-label", "acmed-int-retry"); err == nil || !strings.Contains(stderr, "no --pkcs11-root-key-label") {
 		t.Fatalf("rotate without root.key: %v %s", err, stderr)
 	}
 	if err := os.Rename(away, rootKey); err != nil {
@@ -100,4 +100,42 @@ func TestPKCS11Rotate(t *testing.T) {
 	if again.Key != `pkcs11 label "acmed-int-retry"` {
 		t.Fatalf("rotate with the label a failed rotation used: %+v", again)
 	}
+}
+
+// TestPKCS11RotateRootInToken: when init put the root's key in the token
+// (--pkcs11-root-key-label), serve with the same flag signs a rotation's
+// intermediate with it, there being no root.key; without the flag the
+// rotation is refused in one line that says so.
+func TestPKCS11RotateRootInToken(t *testing.T) {
+	p11 := append(softHSMFlags(t), "--pkcs11-root-key-label", "acmed-root")
+	dns, h := challengetest.StartDNS(t), challengetest.StartHTTP01(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if out, err := exec.Command(acmedBinary, append([]string{"init", "--data", data}, p11...)...).CombinedOutput(); err != nil {
+		t.Fatalf("acmed init --pkcs11-root-key-label: %v: %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, ca.RootKeyFile)); err == nil {
+		t.Fatal("init wrote root.key with the root's key in the token")
+	}
+	tokenFile := writeToken(t, 0o600)
+	common := []string{"--resolver", dns.Addr, "--http01-port", strconv.Itoa(h.Port), "--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile}
+	without := startAcmed(t, data, append(common, p11[:len(p11)-2]...)...)
+	if _, stderr, err := adminCLI(t, without, tokenFile, "ca", "rotate"); err == nil || !strings.Contains(stderr, "--pkcs11-root-key-label") ||
+		strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("rotate with no root key at hand: %v %q", err, stderr)
+	}
+	without.Stop()
+
+	s := startAcmed(t, data, append(common, p11...)...)
+	var rotated adminIssuer
+	adminJSON(t, s, tokenFile, &rotated, "ca", "rotate")
+	if rotated.State != "active" || rotated.Key != `pkcs11 label "acmed-intermediate-2"` {
+		t.Fatalf("ca rotate: %+v", rotated)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	der, _ := issue(t, ctx, newAccount(t, ctx, s), h, "root-in-token.example")
+	if got := ca.CRLName(mustParse(t, der[1])); got != rotated.Name {
+		t.Fatalf("signed by %s, want %s", got, rotated.Name)
+	}
+	verifyChain(t, s, der, "root-in-token.example")
 }

@@ -320,7 +320,7 @@ func TestRotateBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"nothing to sign with", nil, "root.key is absent"},
+		{"nothing to sign with", nil, "root.key is absent): install an intermediate signed elsewhere with --cert FILE --key FILE"},
 		{"--cert without --key", []string{"--cert", good}, "--cert " + good + ": needs --key"},
 		{"--key without --cert", []string{"--key", goodKey}, "--key " + goodKey + ": needs --cert"},
 		{"--key does not match", []string{"--cert", good, "--key", otherKey}, "does not match"},

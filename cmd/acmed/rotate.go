@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -164,12 +165,15 @@ func (m *issuers) newIssuer(spec authority.RotateSpec, bad func(string, ...any) 
 func (m *issuers) certFor(certPEM []byte, key crypto.Signer, bad func(string, ...any) error) (*ca.Local, error) {
 	if len(certPEM) == 0 {
 		var err error
-		certPEM, err = m.original.NewIntermediate(m.c.Data, key)
-		if errors.Is(err, ca.ErrNoRootKey) {
-			return nil, bad("nothing to sign the new intermediate with: %v; sign one with the root elsewhere and install it with acmed admin ca rotate --cert FILE --key FILE", strings.TrimPrefix(err.Error(), "ca: "))
+		if certPEM, err = m.signNew(key); errors.Is(err, ca.ErrNoRootKey) {
+			rootKey := filepath.Join(m.c.Data, ca.RootKeyFile)
+			if m.c.CABackend == backendPKCS11 {
+				return nil, bad("no root key to sign with (no %s, no --pkcs11-root-key-label): install an intermediate signed elsewhere with --cert FILE --key-label L", rootKey)
+			}
+			return nil, bad("no root key to sign with (%s is absent): install an intermediate signed elsewhere with --cert FILE --key FILE", rootKey)
 		}
 		if err != nil {
-			return nil, err
+			return nil, bad("%v", strings.TrimPrefix(err.Error(), "ca: "))
 		}
 	}
 	l, err := m.original.WithIntermediate(certPEM, key)
@@ -177,6 +181,23 @@ func (m *issuers) certFor(certPEM []byte, key crypto.Signer, bad func(string, ..
 		return nil, bad("--cert: %v", strings.TrimPrefix(err.Error(), "ca: "))
 	}
 	return l, nil
+}
+
+// signNew signs a new intermediate for key with the root's key: in the
+// token (--pkcs11-root-key-label, as init put it there) or root.key in
+// --data.
+func (m *issuers) signNew(key crypto.Signer) ([]byte, error) {
+	if m.c.CABackend != backendPKCS11 || m.c.PKCS11.RootKeyLabel == "" {
+		return m.original.NewIntermediate(m.c.Data, key)
+	}
+	cfg := m.c.PKCS11
+	cfg.KeyLabel = cfg.RootKeyLabel
+	root, err := ca.OpenPKCS11(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--pkcs11-root-key-label %q: %w", cfg.RootKeyLabel, err)
+	}
+	defer root.Close()
+	return m.original.NewIntermediateWith(root, fmt.Sprintf("--pkcs11-root-key-label %q", cfg.RootKeyLabel), key)
 }
 
 // nextLabel is a token label for a rotation's key: --pkcs11-key-label
