@@ -41,10 +41,12 @@ func TestPKCS11Rotate(t *testing.T) {
 	defer cancel()
 
 	var rotated adminIssuer
+	rotatedAt := time.Now()
 	adminJSON(t, a, tokenFile, &rotated, "ca", "rotate")
 	if rotated.State != "active" || rotated.Key != `pkcs11 label "acmed-intermediate-2"` {
 		t.Fatalf("ca rotate: %+v", rotated)
 	}
+	waitSwap(t, b, rotated.Name, rotatedAt) // B found the key in the token
 	der, _ := issue(t, ctx, newAccount(t, ctx, a), h, "a.hsm-rotate.example")
 	if got := ca.CRLName(mustParse(t, der[1])); got != rotated.Name {
 		t.Fatalf("replica A signs with %s, want %s", got, rotated.Name)

@@ -110,7 +110,10 @@ func TestRotateWhileServing(t *testing.T) {
 		t.Fatalf("new certificate's CRL distribution points %q, want [%s]", leaf.CRLDistributionPoints, want)
 	}
 
-	// B follows within its poll of the store (5s): poll with a deadline.
+	// B follows within its poll of the store (5s): its log says when it
+	// swapped its signer (an issuance on B proves little alone: another
+	// replica's worker may run its job).
+	waitSwap(t, b, rotated.Name, rotatedAt)
 	onB := newAccount(t, ctx, b)
 	deadline := rotatedAt.Add(30 * time.Second)
 	for i := 0; ; i++ {
@@ -123,7 +126,6 @@ func TestRotateWhileServing(t *testing.T) {
 			t.Fatal("replica B still signs with the old intermediate")
 		}
 	}
-	t.Logf("replica B signed with the new intermediate %v after the rotation", time.Since(rotatedAt).Round(10*time.Millisecond))
 
 	// The old certificate's revocation is on the old intermediate's CRL.
 	if err := onA.RevokeCert(ctx, nil, old[0], acme.CRLReasonSuperseded); err != nil {
@@ -442,4 +444,20 @@ func TestRotateOCSPDelegated(t *testing.T) {
 	}
 	ocspCheck(t, ctx, data, pemOf(old[1]), old[0], "revoked")
 	ocspCheck(t, ctx, data, pemOf(fresh[1]), fresh[0], "good")
+}
+
+// waitSwap waits for s to log that it signs with the issuer named name,
+// and logs how long after since that was.
+func waitSwap(t *testing.T, s *server, name string, since time.Time) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if strings.Contains(s.ReadLog(), `msg="signing with a new intermediate" issuer=`+name) {
+			t.Logf("replica %s signs with %s %v after the rotation", s.dir, name, time.Since(since).Round(10*time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s does not sign with %s:\n%s", s.dir, name, s.ReadLog())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
