@@ -50,6 +50,10 @@ type Request struct {
 	// check revocation at (RFC 5280 §4.2.1.13, §4.2.2.1); nil: none.
 	CRLDistributionPoints []string
 	OCSPServer            []string
+	// CSR is the client's CSR (DER) the request was checked from. A
+	// signer that must be shown one (Vault's sign-verbatim) sends it;
+	// Local builds the certificate from the fields above.
+	CSR []byte
 }
 
 // Issued is a signed certificate with its chain.

@@ -52,6 +52,15 @@ type Signer interface {
 	Sign(ctx context.Context, req ca.Request) (*ca.Issued, error)
 }
 
+// Revoker is a CA of record other than acmed (Vault's PKI engine) that
+// must hear of every revocation: Revoke forwards it there before acmed
+// records it, so a client is never told "revoked" while that CA still
+// vouches for the certificate. An error wrapping ca.ErrUnavailable is
+// transient (the client gets 503 + Retry-After).
+type Revoker interface {
+	Revoke(ctx context.Context, serial string) error
+}
+
 // Config wires an Authority. Zero durations take the defaults below.
 type Config struct {
 	Store     Store
@@ -120,6 +129,9 @@ type Config struct {
 	// Issuers is the CA's set of intermediates (rotation); nil: the one
 	// of IssuerKeyID, which cannot rotate.
 	Issuers Issuers
+	// Revoker, when set, is told of every revocation first (Revoker);
+	// nil: acmed is the CA of record.
+	Revoker Revoker
 }
 
 // Authority implements the ACME use cases.

@@ -54,6 +54,11 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 	if p := acme.CheckCSR(csr, stored.Identifiers, c.Account.KeyThumbprint); p != nil {
 		return nil, p
 	}
+	if v, ok := a.cfg.Signer.(csrVetter); ok {
+		if err := v.CheckCSR(csr); err != nil {
+			return nil, acme.BadCSR("%v", err)
+		}
+	}
 	if p := prof.CheckKey(csr.PublicKey); p != nil {
 		return nil, p
 	}
@@ -105,6 +110,13 @@ func (a *Authority) Finalize(ctx context.Context, c *Caller, orderID string, csr
 		o = done
 	}
 	return a.view(o, authzs), nil
+}
+
+// csrVetter is a Signer that refuses some CSRs acme.CheckCSR accepts:
+// Vault's sign-verbatim copies a CSR's subject and extensions as they are,
+// so that signer takes none but the names acmed checked.
+type csrVetter interface {
+	CheckCSR(csr *x509.CertificateRequest) error
 }
 
 // issue signs the certificate of o, a processing order as stored, from the
@@ -196,6 +208,7 @@ func (a *Authority) sign(ctx context.Context, o *acme.Order) (*acme.Certificate,
 		ExtKeyUsage: prof.ExtKeyUsage, KeyUsage: prof.KeyUsage,
 		OCSPServer:            a.cfg.OCSPServer,
 		CRLDistributionPoints: a.cfg.CRLDistributionPoints,
+		CSR:                   o.CSR,
 	}
 	req.DNSNames, req.IPAddresses = profile.SANs(o.Identifiers)
 	if o.SPIFFEID != "" {

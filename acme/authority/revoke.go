@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/acmed/acmed/acme"
+	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/storage"
 )
 
@@ -96,6 +97,9 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) error {
 		return acme.BadRevocationReason("reason code %d (%s) may be given only by the account that ordered the certificate or with the certificate's key; allowed for an account holding authorizations: %s",
 			int(reason), reason, acme.ReasonList(allowed))
 	}
+	if err := a.forwardRevocation(ctx, serial, stored); err != nil {
+		return err
+	}
 	now := a.now()
 	var opts []storage.Option
 	var blocked *storage.BlockedKey
@@ -132,6 +136,27 @@ func (a *Authority) Revoke(ctx context.Context, req RevokeRequest) error {
 	}
 	a.audit(ctx, "certificate.revoke", attrs...)
 	return nil
+}
+
+// forwardRevocation tells the CA of record (Config.Revoker) first: if it
+// fails nothing is recorded, and the client, told so, may try again; if
+// recording fails after it succeeded, the retry forwards again, which
+// that CA takes as done already. A certificate acmed has revoked was
+// forwarded then: it is not sent again.
+func (a *Authority) forwardRevocation(ctx context.Context, serial string, stored *acme.Certificate) error {
+	if a.cfg.Revoker == nil || stored.Revoked {
+		return nil
+	}
+	err := a.cfg.Revoker.Revoke(ctx, serial)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ca.ErrUnavailable):
+		a.log.WarnContext(ctx, "revocation postponed: the CA of record is unavailable", "serial", serial, "err", err)
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	a.log.ErrorContext(ctx, "revocation failed: the CA of record refused it", "serial", serial, "err", err)
+	return acme.ServerInternal("revocation failed")
 }
 
 // requester applies §7.6 and says who is revoking (ByAccount, ByKey,

@@ -17,7 +17,6 @@ import (
 
 	"github.com/acmed/acmed/acme/admin"
 	"github.com/acmed/acmed/acme/authority"
-	"github.com/acmed/acmed/ca"
 )
 
 // adminAuth is how the admin API authenticates operators, read from the
@@ -76,7 +75,7 @@ type adminServer struct {
 // startAdmin serves the admin API on --admin-listen with a certificate
 // from acmed's own CA, so `acmed admin` trusts it through root.pem. It
 // returns nil when the admin API is off.
-func startAdmin(c config, a adminAuth, auth *authority.Authority, signer *ca.Local, base *url.URL, log *slog.Logger) (*adminServer, error) {
+func startAdmin(c config, a adminAuth, auth *authority.Authority, signer caBackend, base *url.URL, log *slog.Logger) (*adminServer, error) {
 	if c.AdminListen == "" {
 		return nil, nil
 	}

@@ -21,15 +21,17 @@ const (
 type backendFlags struct {
 	CABackend string
 	PKCS11    ca.PKCS11Config
+	Vault     ca.VaultConfig // vault.go
 }
 
 func addBackendFlags(fs *flag.FlagSet, b *backendFlags) {
-	fs.StringVar(&b.CABackend, "ca-backend", backendFile, "where the intermediate's key is: file (intermediate.key in --data) or pkcs11 (a token, with the --pkcs11-* flags)")
+	fs.StringVar(&b.CABackend, "ca-backend", backendFile, "where the intermediate's key is: file (intermediate.key in --data), pkcs11 (a token, with the --pkcs11-* flags) or vault (Vault's PKI engine signs, with the --vault-* flags)")
 	fs.StringVar(&b.PKCS11.Module, "pkcs11-module", "", "--ca-backend pkcs11: the token's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so)")
 	fs.StringVar(&b.PKCS11.TokenLabel, "pkcs11-token-label", "", "--ca-backend pkcs11: label of the token holding the key")
 	fs.StringVar(&b.PKCS11.PINFile, "pkcs11-pin-file", "", "--ca-backend pkcs11: file holding the token's user PIN (mode 0600 or stricter)")
 	fs.StringVar(&b.PKCS11.KeyLabel, "pkcs11-key-label", "", "--ca-backend pkcs11: label of the intermediate's key pair in the token (init generates it)")
 	fs.StringVar(&b.PKCS11.RootKeyLabel, "pkcs11-root-key-label", "", "init, --ca-backend pkcs11: generate the root's key pair in the token under this label instead of writing root.key to --data (serve never needs it)")
+	addVaultFlags(fs, &b.Vault)
 }
 
 // checkBackend refuses an unknown backend, a PKCS#11 backend missing a
@@ -44,6 +46,12 @@ func (c config) checkBackend() error {
 	}
 	if p.RootKeyLabel != "" && c.CABackend != backendPKCS11 {
 		return errors.New("--pkcs11-root-key-label: only with --ca-backend pkcs11")
+	}
+	if c.CABackend == backendVault {
+		return c.checkVault()
+	}
+	if err := c.checkNoVault(); err != nil {
+		return err
 	}
 	switch c.CABackend {
 	case backendFile:
@@ -68,7 +76,7 @@ func (c config) checkBackend() error {
 			return fmt.Errorf("--pkcs11-root-key-label %q: the same label as --pkcs11-key-label; the root and the intermediate need a key each", p.RootKeyLabel)
 		}
 	default:
-		return fmt.Errorf("--ca-backend %q: want file or pkcs11", c.CABackend)
+		return fmt.Errorf("--ca-backend %q: want file, pkcs11 or vault", c.CABackend)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -13,17 +14,32 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acmed/acmed/acme/authority"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/storage"
 )
+
+// caBackend is what serve needs of a CA: *ca.Local (the file and pkcs11
+// backends) or *ca.Vault.
+type caBackend interface {
+	authority.Signer
+	Root() *x509.Certificate
+	Intermediate() *x509.Certificate
+	RootPEM() []byte
+	ServerCertificate(hosts []string) (tls.Certificate, error)
+}
 
 // loadCA loads the CA from --data, creating it first only for a store of
 // this process's own: replicas sharing a Redis store must share one CA,
 // which `acmed init` makes once and operators copy, so a replica that
 // created its own would issue chains no client trusts.
-func loadCA(c config, log *slog.Logger) (*ca.Local, func(), error) {
-	if c.CABackend == backendPKCS11 {
+func loadCA(c config, log *slog.Logger) (caBackend, func(), error) {
+	switch c.CABackend {
+	case backendPKCS11:
 		return loadPKCS11CA(c)
+	case backendVault:
+		v, err := loadVaultCA(c)
+		return v, func() {}, err
 	}
 	l, err := loadFileCA(c, log)
 	return l, func() {}, err
@@ -54,7 +70,10 @@ func caLoadConfig() ca.Config { return ca.Config{AllowExpired: true} }
 
 // claimCA records the CA in the store on the first start, and refuses to
 // serve a store another CA claimed (DESIGN.md decision 3).
-func claimCA(ctx context.Context, c config, store storage.CAs, l *ca.Local) error {
+func claimCA(ctx context.Context, c config, store storage.CAs, l caBackend, log *slog.Logger) error {
+	if v, ok := l.(*ca.Vault); ok {
+		return claimVaultCA(ctx, c, store, v, log)
+	}
 	ours := storage.CAIdentity{Root: fingerprint(l.Root()), Intermediate: fingerprint(l.Intermediate())}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/acmed/acmed/acme/api"
 	"github.com/acmed/acmed/acme/authority"
+	"github.com/acmed/acmed/acme/crl"
 	"github.com/acmed/acmed/acme/responder"
 	"github.com/acmed/acmed/ca"
 	"github.com/acmed/acmed/challenges"
@@ -38,8 +40,11 @@ func initCA(c config, stdout io.Writer) error {
 	if c.installing() {
 		return installIntermediate(c, stdout)
 	}
-	if c.CABackend == backendPKCS11 {
+	switch c.CABackend {
+	case backendPKCS11:
 		return initPKCS11(c, stdout)
+	case backendVault:
+		return initVault(c, stdout)
 	}
 	err := ca.Init(c.Data, ca.Config{})
 	if errors.Is(err, ca.ErrExists) && c.ExistOK {
@@ -92,7 +97,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	if err := claimCA(ctx, c, store, authorityCA); err != nil {
+	if err := claimCA(ctx, c, store, authorityCA, log); err != nil {
 		return err
 	}
 	met, store := newMetrics(c, store, log)
@@ -109,18 +114,30 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	// The CA's issuers as the store has them: a replica started after a
 	// rotation signs with the new intermediate; one running follows a
 	// rotation within issuerPoll.
-	issuerSet, err := startIssuers(ctx, c, store, authorityCA, crlBase(c, base), log)
-	if err != nil {
-		return err
+	// With --ca-backend vault there is no issuer set: Vault signs,
+	// rotates its own issuers and publishes their CRLs and OCSP, so
+	// issuerSet, crls and authIssuers stay nil.
+	var issuerSet *issuers
+	var authIssuers authority.Issuers
+	var signer authority.Signer = authorityCA
+	intermediates := []*x509.Certificate{authorityCA.Intermediate()}
+	serverCA := authorityCA
+	if local, ok := authorityCA.(*ca.Local); ok {
+		issuerSet, err = startIssuers(ctx, c, store, local, crlBase(c, base), log)
+		if err != nil {
+			return err
+		}
+		defer issuerSet.close()
+		authIssuers, signer = issuerSet, issuerSet.rot
+		intermediates, serverCA = issuerSet.intermediates(), issuerSet.rot.Set().Active
 	}
-	defer issuerSet.close()
 	// Checked against every intermediate the CA signs with or signed
 	// with (a bundle may cross-sign a rotated one).
-	alternates, err := loadAlternates(c, issuerSet.intermediates(), log)
+	alternates, err := loadAlternates(c, intermediates, log)
 	if err != nil {
 		return err
 	}
-	cert, err := issuerSet.rot.Set().Active.ServerCertificate(serverHosts(base))
+	cert, err := serverCA.ServerCertificate(serverHosts(base))
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)
 	}
@@ -134,9 +151,13 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if redirects == 0 {
 		redirects = -1 // the validator reads 0 as its default
 	}
-	crls, err := newCRLPublisher(c, store, issuerSet, base, log)
-	if err != nil {
-		return err
+	var crls *crl.Set
+	var crlSource api.CRLSource
+	if issuerSet != nil {
+		if crls, err = newCRLPublisher(c, store, issuerSet, base, log); err != nil {
+			return err
+		}
+		crlSource = crls
 	}
 	limiter, _ := store.(storage.Limiter) // both backends are
 	var observe authority.Metrics
@@ -146,7 +167,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	auth, err := authority.New(authority.Config{
 		Store:  store,
-		Signer: issuerSet.rot,
+		Signer: signer,
 		Validator: challenges.New(challenges.Config{
 			Resolver: challenges.NewResolver(c.Resolvers...), HTTPPort: c.HTTP01Port, TLSALPNPort: c.TLSALPN01Port,
 			Timeout: c.ValidationTimeout, MaxRedirects: redirects, MaxBody: c.ValidationMaxBody,
@@ -166,7 +187,8 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		OCSPServer:            ocspServer(c, base),
 		CRLDistributionPoints: nil, // the signer names the CRL of the issuer that signs
 		Audit:                 auditSink,
-		Issuers:               issuerSet,
+		Issuers:               authIssuers,
+		Revoker:               vaultRevoker(authorityCA),
 	})
 	if err != nil {
 		return err
@@ -183,9 +205,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	drain := &drainer{log: log}
 	handler := api.New(api.Config{
 		Authority: auth, BaseURL: base.String(), RootsPEM: authorityCA.RootPEM(), Logger: log,
-		Ready: drain.ready(store.Ping), Website: c.Website, TermsOfService: c.TermsOfService,
+		Ready: drain.ready(readiness(store.Ping, authorityCA)), Website: c.Website, TermsOfService: c.TermsOfService,
 		CAAIdentities: splitList(c.CAAIdentities), ExternalAccountRequired: auth.EABRequired(),
-		Instrument: instrument, CRLs: crls, Alternates: alternates,
+		Instrument: instrument, CRLs: crlSource, Alternates: alternates,
 	})
 	var acmeHandler, revHandler http.Handler = handler, handler.RevocationHandler()
 	if ocspHandler != nil {
@@ -235,9 +257,11 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopAlerts()
-	stopCRL := runCRL(crls)
+	stopCRL, stopIssuers := func() {}, func() {}
+	if issuerSet != nil {
+		stopCRL, stopIssuers = runCRL(crls), runBackground(issuerSet.run)
+	}
 	defer stopCRL()
-	stopIssuers := runBackground(issuerSet.run)
 	defer stopIssuers()
 
 	// The job worker outlives the signal: it stops once no request is
@@ -256,7 +280,9 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if metricsURL != "" {
 		fmt.Fprintf(stdout, "metrics: %s\n", metricsURL)
 	}
-	fmt.Fprintf(stdout, "CRL: %s\n", crls.DistributionPoint(issuerSet.rot.Set().Active.Name()))
+	if issuerSet != nil {
+		fmt.Fprintf(stdout, "CRL: %s\n", crls.DistributionPoint(issuerSet.rot.Set().Active.Name()))
+	}
 	if revSrv != nil {
 		fmt.Fprintf(stdout, "CRL listener: %s\n", revSrv.url)
 	}
