@@ -98,4 +98,8 @@ if command -v softhsm2-util >/dev/null && [ -e "$softhsm_module" ]; then
 else
   echo "bench: SoftHSM2 not installed (apt-get install softhsm2), skipping the PKCS#11 runs" >&2
 fi
+
+# The Vault CA backend (integration/vault/bench.sh), when Vault is built.
+source integration/vault/bench.sh
+vault_bench
 echo "== results in $results and $out/go-bench.txt"
