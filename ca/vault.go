@@ -444,8 +444,11 @@ type vaultHealth struct {
 const probeEvery = 3 * time.Second
 
 func (h *vaultHealth) record(now time.Time, err error) {
-	if err != nil && errors.Is(err, context.Canceled) {
-		return // the client went away: says nothing of Vault
+	var ve *VaultError
+	if err != nil && (errors.Is(err, context.Canceled) || !errors.As(err, &ve) && !errors.Is(err, ErrUnavailable)) {
+		// The client went away, or acmed refused the request before
+		// asking Vault: that says nothing of Vault.
+		return
 	}
 	h.mu.Lock()
 	h.err, h.at = err, now
