@@ -3,6 +3,7 @@ package ca
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -299,7 +300,7 @@ func (v *Vault) issued(req Request, secret *vault.Secret) (*Issued, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ca: vault: parse issued certificate: %w", err)
 	}
-	if pub, ok := req.PublicKey.(interface{ Equal(any) bool }); !ok || !pub.Equal(leaf.PublicKey) {
+	if pub, ok := req.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(leaf.PublicKey) {
 		return nil, errors.New("ca: vault: the certificate Vault issued is not for the CSR's key")
 	}
 	chain := encodeCert(leaf.Raw)
@@ -415,8 +416,8 @@ func (v *Vault) Ready(ctx context.Context) error {
 // csr) means all three are in order, and nothing is issued.
 func (v *Vault) probe(ctx context.Context) error {
 	_, err := v.write(ctx, v.cfg.mount()+"/sign-verbatim/"+v.cfg.Role, map[string]any{"csr": ""})
-	var re *vault.ResponseError
-	if errors.As(err, &re) && re.StatusCode == http.StatusBadRequest && mentionsCSR(re.Errors) {
+	var ve *VaultError
+	if errors.As(err, &ve) && ve.Status == http.StatusBadRequest && mentionsCSR(ve.Errors) {
 		return nil
 	}
 	if err == nil {

@@ -39,7 +39,7 @@ type Server struct {
 	Addr      string // http://127.0.0.1:PORT
 	Bin       string
 	Dir       string
-	UnsealKey string
+	log string // the server's output
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -110,7 +110,7 @@ func launch(t testing.TB, bin, dir string) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("vaulttest: start %s: %v", bin, err)
 	}
-	s := &Server{Addr: "http://" + addr, Bin: bin, Dir: dir, cmd: cmd, done: make(chan struct{}),
+	s := &Server{Addr: "http://" + addr, Bin: bin, Dir: dir, log: logPath, cmd: cmd, done: make(chan struct{}),
 		http: &http.Client{Timeout: 10 * time.Second}}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(startTimeout)
@@ -138,10 +138,6 @@ func launch(t testing.TB, bin, dir string) (*Server, error) {
 		time.Sleep(pollInterval)
 	}
 	t.Cleanup(s.stop)
-	out, _ := os.ReadFile(logPath)
-	if m := unsealRE.FindSubmatch(out); m != nil {
-		s.UnsealKey = string(m[1])
-	}
 	return s, nil
 }
 
@@ -225,10 +221,7 @@ func (s *Server) Seal(t testing.TB) { t.Helper(); s.Must(t, http.MethodPut, "sys
 
 func (s *Server) Unseal(t testing.TB) {
 	t.Helper()
-	if s.UnsealKey == "" {
-		t.Fatal("vaulttest: the dev server printed no unseal key")
-	}
-	s.Must(t, http.MethodPut, "sys/unseal", map[string]any{"key": s.UnsealKey})
+	s.Must(t, http.MethodPut, "sys/unseal", map[string]any{"key": s.unsealKey(t)})
 	deadline := time.Now().Add(startTimeout)
 	for {
 		if resp, err := s.http.Get(s.Addr + "/v1/sys/health"); err == nil {
@@ -239,6 +232,23 @@ func (s *Server) Unseal(t testing.TB) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("vaulttest: Vault not active after unseal")
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// unsealKey is the key the dev server prints, once it has (it may do so
+// after it answers health checks).
+func (s *Server) unsealKey(t testing.TB) string {
+	t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		out, _ := os.ReadFile(s.log)
+		if m := unsealRE.FindSubmatch(out); m != nil {
+			return string(m[1])
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("vaulttest: the dev server printed no unseal key")
 		}
 		time.Sleep(pollInterval)
 	}
