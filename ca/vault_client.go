@@ -27,7 +27,8 @@ func (e *VaultError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
-	return fmt.Sprintf("Vault answered %d: %s", e.Status, strings.ReplaceAll(msg, "\n", " "))
+	// Vault's messages may span lines (a multierror's list): one line.
+	return fmt.Sprintf("Vault answered %d: %s", e.Status, strings.Join(strings.Fields(msg), " "))
 }
 
 // describe turns what the api client returns into acmed's errors: a

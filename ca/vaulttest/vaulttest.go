@@ -36,10 +36,10 @@ const (
 
 // Server is a Vault dev server for a test.
 type Server struct {
-	Addr      string // http://127.0.0.1:PORT
-	Bin       string
-	Dir       string
-	log string // the server's output
+	Addr string // http://127.0.0.1:PORT
+	Bin  string
+	Dir  string
+	log  string // the server's output
 
 	cmd  *exec.Cmd
 	done chan struct{}
