@@ -26,7 +26,7 @@ vault_bench() {
   "${v[@]}" secrets enable -path=pki -max-lease-ttl=43800h pki >/dev/null
   "${v[@]}" write -field=csr pki/intermediate/generate/internal common_name="bench intermediate" key_type=ec > "$vdir/int.csr"
   "${v[@]}" write -field=certificate pki_root/root/sign-intermediate csr=@"$vdir/int.csr" ttl=43800h format=pem > "$vdir/int.pem"
-  cat "$vdir/int.pem" "$vdir/root.pem" > "$vdir/chain.pem"
+  { cat "$vdir/int.pem"; echo; cat "$vdir/root.pem"; echo; } > "$vdir/chain.pem"  # -field output ends without a newline
   "${v[@]}" write pki/intermediate/set-signed certificate=@"$vdir/chain.pem" >/dev/null
   "${v[@]}" write pki/config/urls crl_distribution_points="http://127.0.0.1:$vport/v1/pki/crl" >/dev/null
   "${v[@]}" write pki/roles/acmed key_type=any max_ttl=2160h >/dev/null
