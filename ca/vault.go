@@ -185,7 +185,7 @@ func (v *Vault) fetchPEM(ctx context.Context, path string) ([]*x509.Certificate,
 		defer resp.Body.Close()
 	}
 	if err != nil {
-		return nil, describe(err)
+		return nil, v.cfg.describe(err)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -34,10 +35,22 @@ func (e *VaultError) Error() string {
 // describe turns what the api client returns into acmed's errors: a
 // refusal that may pass (sealed or standby Vault, 5xx, rate limited) or
 // no answer at all wraps ErrUnavailable; any other refusal (403, 400: a
-// token or role that is wrong) is permanent.
-func describe(err error) error {
+// token or role that is wrong) is permanent. A TLS certificate of Vault's
+// that does not verify is said so, naming what it was checked against:
+// it is transient too (Vault's certificate may be replaced, and /readyz
+// fails meanwhile), but "unreachable" would send the operator to the
+// network rather than to --vault-ca-file.
+func (c VaultConfig) describe(err error) error {
 	if err == nil {
 		return nil
+	}
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		against := "the system's roots (give the CA it chains to with --vault-ca-file)"
+		if c.CAFile != "" {
+			against = "--vault-ca-file " + c.CAFile
+		}
+		return fmt.Errorf("%w: Vault's TLS certificate does not verify against %s: %w", ErrUnavailable, against, err)
 	}
 	var re *vault.ResponseError
 	if errors.As(err, &re) {
@@ -64,7 +77,7 @@ func (v *Vault) write(ctx context.Context, path string, body map[string]any) (*v
 		if attempt == 0 && errors.As(err, &re) && re.StatusCode == http.StatusForbidden && v.auth.refused(token) {
 			continue
 		}
-		return secret, describe(err)
+		return secret, v.cfg.describe(err)
 	}
 }
 
@@ -145,7 +158,7 @@ func (a *vaultAuth) login(ctx context.Context) (string, error) {
 	}
 	secret, err := a.v.do(ctx, "", "auth/approle/login", map[string]any{"role_id": a.cfg.RoleID, "secret_id": secretID})
 	if err != nil {
-		return "", fmt.Errorf("vault: AppRole login (--vault-approle-role-id %s): %w", a.cfg.RoleID, describe(err))
+		return "", fmt.Errorf("vault: AppRole login (--vault-approle-role-id %s): %w", a.cfg.RoleID, a.cfg.describe(err))
 	}
 	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
 		return "", errors.New("vault: AppRole login answered with no token")

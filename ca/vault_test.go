@@ -153,7 +153,7 @@ func TestVaultRevoke(t *testing.T) {
 // VaultCRLLists reports whether Vault's pki CRL lists cert's serial.
 func VaultCRLLists(t *testing.T, s *vaulttest.Server, cert *x509.Certificate) bool {
 	t.Helper()
-	resp, err := http.Get(s.Addr + "/v1/" + vaulttest.Mount + "/crl")
+	resp, err := s.HTTPClient().Get(s.Addr + "/v1/" + vaulttest.Mount + "/crl")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func vaultRevoked(t *testing.T, vs *vaulttest.Server, leaf *x509.Certificate) bo
 		t.Logf("cert/%s: revocation_time %v", serial, data["revocation_time"])
 		return false
 	}
-	resp, err := http.Get(vs.Addr + "/v1/" + vaulttest.Mount + "/crl")
+	resp, err := vs.HTTPClient().Get(vs.Addr + "/v1/" + vaulttest.Mount + "/crl")
 	if err != nil {
 		t.Fatal(err)
 	}

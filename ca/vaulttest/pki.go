@@ -37,9 +37,10 @@ type PKI struct {
 	CRL, OCSP string
 }
 
-// Config is acmed's Vault backend configuration for the token file.
+// Config is acmed's Vault backend configuration for the token file (and,
+// with TLS, Vault's CA file).
 func (s *Server) Config(p PKI) ca.VaultConfig {
-	return ca.VaultConfig{Addr: s.Addr, Mount: Mount, Role: Role, TokenFile: p.TokenFile}
+	return ca.VaultConfig{Addr: s.Addr, Mount: Mount, Role: Role, TokenFile: p.TokenFile, CAFile: s.CAFile}
 }
 
 // SetupPKI mounts a root (EC P-384) at pki_root and an intermediate (EC

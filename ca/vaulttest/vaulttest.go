@@ -2,11 +2,14 @@
 // redistest runs a redis-server: the binary integration/vault/build.sh
 // builds (or $VAULT_BIN), on a loopback port, stopped in t.Cleanup. SetupPKI
 // gives it what acmed's Vault backend needs: a root, an intermediate mount
-// with a role, a least-privilege policy, a token and an AppRole.
+// with a role, a least-privilege policy, a token and an AppRole. With the
+// TLS option the server listens on HTTPS (-dev-tls) with a CA of its own.
 package vaulttest
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,10 +39,13 @@ const (
 
 // Server is a Vault dev server for a test.
 type Server struct {
-	Addr string // http://127.0.0.1:PORT
+	Addr string // http://127.0.0.1:PORT, or https:// with TLS
 	Bin  string
 	Dir  string
-	log  string // the server's output
+	// CAFile is, with TLS, the PEM file of the CA Vault's TLS certificate
+	// chains to (-dev-tls-cert-dir's vault-ca.pem); "" over HTTP.
+	CAFile string
+	log    string // the server's output
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -62,11 +68,25 @@ func Bin() string {
 // BuildCommand is what builds the binary Bin names.
 const BuildCommand = "bash integration/vault/build.sh"
 
+// Option changes how Start runs the server.
+type Option func(*options)
+
+type options struct{ tls bool }
+
+// TLS has the server listen on HTTPS with a certificate for localhost and
+// 127.0.0.1 from a CA the dev server makes (-dev-tls), written to
+// Server.CAFile; Server's own requests trust that CA alone.
+func TLS() Option { return func(o *options) { o.tls = true } }
+
 // Start starts a Vault dev server and waits until GET /v1/sys/health
 // answers 200. Without the binary it skips the test, or fails it when CI
 // is "true".
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	bin := Bin()
 	if _, err := os.Stat(bin); err != nil {
 		msg := fmt.Sprintf("Vault not built (%v): run %s (or set VAULT_BIN)", err, BuildCommand)
@@ -78,7 +98,7 @@ func Start(t testing.TB) *Server {
 	dir := t.TempDir()
 	var last error
 	for range 5 {
-		s, err := launch(t, bin, dir)
+		s, err := launch(t, bin, dir, o)
 		if err == nil {
 			return s
 		}
@@ -90,7 +110,7 @@ func Start(t testing.TB) *Server {
 
 var unsealRE = regexp.MustCompile(`Unseal Key: (\S+)`)
 
-func launch(t testing.TB, bin, dir string) (*Server, error) {
+func launch(t testing.TB, bin, dir string, o options) (*Server, error) {
 	t.Helper()
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -100,8 +120,20 @@ func launch(t testing.TB, bin, dir string) (*Server, error) {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id="+RootToken,
-		"-dev-listen-address="+addr, "-dev-no-store-token", "-log-level=warn")
+	args := []string{"server", "-dev", "-dev-root-token-id=" + RootToken,
+		"-dev-listen-address=" + addr, "-dev-no-store-token", "-log-level=warn"}
+	scheme, caFile := "http", ""
+	if o.tls {
+		// A directory per attempt: a retry on another port must not
+		// read the CA of a server that failed to start.
+		certDir := filepath.Join(dir, "tls-"+strconv.Itoa(port))
+		if err := os.Mkdir(certDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+certDir)
+		scheme, caFile = "https", filepath.Join(certDir, "vault-ca.pem")
+	}
+	cmd := exec.Command(bin, args...)
 	// HOME: the dev server's token helper and anything else it keeps
 	// stay in the test's directory.
 	cmd.Env = append(os.Environ(), "HOME="+dir, "VAULT_ADDR=", "VAULT_TOKEN=")
@@ -110,8 +142,10 @@ func launch(t testing.TB, bin, dir string) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("vaulttest: start %s: %v", bin, err)
 	}
-	s := &Server{Addr: "http://" + addr, Bin: bin, Dir: dir, log: logPath, cmd: cmd, done: make(chan struct{}),
-		http: &http.Client{Timeout: 10 * time.Second}}
+	s := &Server{Addr: scheme + "://" + addr, Bin: bin, Dir: dir, CAFile: caFile, log: logPath, cmd: cmd, done: make(chan struct{})}
+	if !o.tls {
+		s.http = &http.Client{Timeout: 10 * time.Second}
+	}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -124,11 +158,12 @@ func launch(t testing.TB, bin, dir string) (*Server, error) {
 			t.Fatalf("vaulttest: vault server exited: %s", out)
 		default:
 		}
-		if resp, err := s.http.Get(s.Addr + "/v1/sys/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if s.http == nil {
+			// TLS: the dev server writes its CA before it listens.
+			s.http = trusting(caFile)
+		}
+		if s.http != nil && s.healthy() {
+			break
 		}
 		if time.Now().After(deadline) {
 			s.stop()
@@ -140,6 +175,35 @@ func launch(t testing.TB, bin, dir string) (*Server, error) {
 	t.Cleanup(s.stop)
 	return s, nil
 }
+
+// trusting is an HTTP client trusting only the CA in caFile, or nil while
+// the file holds no complete PEM certificate.
+func trusting(caFile string) *http.Client {
+	raw, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil
+	}
+	return &http.Client{Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// healthy: GET /v1/sys/health answers 200 (active, unsealed).
+func (s *Server) healthy() bool {
+	resp, err := s.http.Get(s.Addr + "/v1/sys/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// HTTPClient is a client for the server's URLs (its CRL, say): with TLS
+// it trusts Vault's CA.
+func (s *Server) HTTPClient() *http.Client { return s.http }
 
 // PID is the server's process ID.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
@@ -223,13 +287,7 @@ func (s *Server) Unseal(t testing.TB) {
 	t.Helper()
 	s.Must(t, http.MethodPut, "sys/unseal", map[string]any{"key": s.unsealKey(t)})
 	deadline := time.Now().Add(startTimeout)
-	for {
-		if resp, err := s.http.Get(s.Addr + "/v1/sys/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
+	for !s.healthy() {
 		if time.Now().After(deadline) {
 			t.Fatal("vaulttest: Vault not active after unseal")
 		}
