@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -206,7 +205,7 @@ func TestPKCS11RootKeyInToken(t *testing.T) {
 	}
 	pub := rootKey.Public()
 	_ = rootKey.Close()
-	root := readCert(t, filepath.Join(data, ca.RootCertFile))
+	root := readPEMCert(t, filepath.Join(data, ca.RootCertFile))
 	if p, ok := root.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !p.Equal(pub) {
 		t.Fatal("root.pem is not the certificate of the token's root key")
 	}
@@ -224,23 +223,6 @@ func TestPKCS11RootKeyInToken(t *testing.T) {
 // key in the token: --data never holds a private key.
 func TestOfflineRootFlowPKCS11(t *testing.T) {
 	offlineRootFlow(t, softHSMFlags(t), ca.RootKeyFile, ca.IntermediateKeyFile)
-}
-
-func readCert(t *testing.T, path string) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		t.Fatalf("%s holds no PEM", path)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // TestPKCS11TokenOutage: the token disappears while acmed serves (its
@@ -262,28 +244,11 @@ func TestPKCS11TokenOutage(t *testing.T) {
 	c := newAccount(t, ctx, s)
 	der, _ := issue(t, ctx, c, h, "before.example")
 	before := verifyChain(t, s, der, "before.example")
-	intermediate := readCert(t, filepath.Join(data, ca.IntermediateCertFile))
+	intermediate := readPEMCert(t, filepath.Join(data, ca.IntermediateCertFile))
 
 	// An order made ready while the token is there.
 	const name = "outage.example"
-	o, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	authorize(t, ctx, c, o, "http-01", func(_ *acme.Authorization, chal *acme.Challenge) {
-		resp, err := c.HTTP01ChallengeResponse(chal.Token)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Set(chal.Token, resp)
-	})
-	if o, err = c.WaitOrder(ctx, o.URI); err != nil || o.Status != acme.StatusReady {
-		t.Fatalf("order not ready: %v %+v", err, o)
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, newKey(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, csr := readyOrder(t, ctx, c, h, name)
 
 	// The token goes away.
 	tokens := filepath.Join(tok.Dir, "tokens")
@@ -342,7 +307,7 @@ func TestPKCS11TokenOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.RetryBackoff = nil
-	der, _, err = c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	der, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
 	if err != nil {
 		t.Fatalf("finalize once the token is back: %v", err)
 	}

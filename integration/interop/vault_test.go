@@ -5,16 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/acmed/acmed/ca/vaulttest"
-	"github.com/acmed/acmed/challenges/challengetest"
-	"github.com/acmed/acmed/storage/redis/redistest"
 )
 
 // newVaultEnv is newEnv with --ca-backend vault: a real Vault dev server
@@ -24,39 +19,9 @@ func newVaultEnv(t *testing.T) (*env, *vaulttest.Server, vaulttest.PKI) {
 	t.Helper()
 	vs := vaulttest.Start(t)
 	p := vs.SetupPKI(t)
-	e := &env{t: t, logs: logDir(t)}
-	t.Logf("logs in %s", e.logs)
-	t.Cleanup(e.dumpLogsOnFailure)
-	rds := redistest.Start(t, redistest.WithAOF())
-	d, err := challengetest.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	e.dns = d
-	api := httptest.NewServer(logRequests(challengetest.NewAPI(d, nil, nil), e.logFile("dns-api.log")))
-	t.Cleanup(api.Close)
-	e.mgmt = api.URL
-	e.httpPort, e.alpnPort = freePort(t), freePort(t)
-
 	flags := []string{"--ca-backend", "vault", "--vault-addr", vs.Addr, "--vault-role", vaulttest.Role,
 		"--vault-token-file", p.TokenFile}
-	data := filepath.Join(t.TempDir(), "acmed-data")
-	if out, err := exec.Command(acmedBinary, append([]string{"init", "--data", data}, flags...)...).CombinedOutput(); err != nil {
-		t.Fatalf("acmed init --ca-backend vault: %v: %s", err, out)
-	}
-	e.acmed = e.startAcmed(append([]string{
-		"serve",
-		"--store", rds.URL,
-		"--resolver", d.Addr,
-		"--http01-port", fmt.Sprint(e.httpPort),
-		"--tlsalpn01-port", fmt.Sprint(e.alpnPort),
-		"--listen", "127.0.0.1:0",
-		"--data", data,
-		"--log-level", "debug",
-		"--drain-delay", "0s",
-	}, flags...))
-	return e, vs, p
+	return newEnvWith(t, flags, nil), vs, p
 }
 
 // waitVaultRevoked: acmed recorded the revocation (its audit record)
