@@ -33,6 +33,34 @@ wait_for() {
 
 results="$out/acmebench.jsonl"
 : > "$results"
+
+# bench_run NAME TAG C SERVE_FLAG... -- CA_FLAG...: init a CA with the
+# CA flags (serve never creates one for a Redis store), serve with both,
+# run acmebench at concurrency C and append its JSON line, prefixed by TAG
+# ("store":…,"backend":…), to the results; then stop acmed.
+bench_run() {
+  local name=$1 tag=$2 c=$3; shift 3
+  local serve_flags=() ca_flags=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do serve_flags+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  ca_flags=("$@")
+  local data="$work/data-$name-$c" http tls dns apid dir
+  http=$(free_port); tls=$(free_port); dns=$(free_port)
+  "$work/acmed" init --data "$data" "${ca_flags[@]}" >/dev/null
+  "$work/acmed" serve --data "$data" --listen 127.0.0.1:0 "${serve_flags[@]}" "${ca_flags[@]}" \
+    --resolver "127.0.0.1:$dns" --http01-port "$http" --tlsalpn01-port "$tls" \
+    > "$work/acmed-$name-$c.out" 2> "$work/acmed-$name-$c.log" &
+  apid=$!
+  pids+=($apid)
+  wait_for "$work/acmed-$name-$c.out" "directory:"
+  dir=$(awk '/directory:/ {print $2}' "$work/acmed-$name-$c.out")
+  echo "== acmebench $name c=$c n=$n"
+  "$work/acmebench" -dir "$dir" -ca-root "$data/root.pem" -n "$n" -c "$c" -challenge http-01 \
+    -http-port "$http" -tls-port "$tls" -dns-addr "127.0.0.1:$dns" -server-pid "$apid" -timeout 5m \
+    2> "$work/bench-$name-$c.err" | sed "s/^{/{$tag,/" | tee -a "$results"
+  kill "$apid"; wait "$apid" 2>/dev/null || true
+}
+
 for store in embedded redis; do
   store_flag=()
   if [ "$store" = redis ]; then
@@ -44,23 +72,8 @@ for store in embedded redis; do
     store_flag=(--store "redis://127.0.0.1:$rport/0")
   fi
   for c in 1 8 32; do
-    data="$work/data-$store-$c"
-    http=$(free_port); tls=$(free_port); dns=$(free_port)
     [ "$store" = redis ] && redis-cli -p "$rport" flushall >/dev/null
-    # serve never creates a CA for a Redis store.
-    [ "$store" = redis ] && "$work/acmed" init --data "$data" >/dev/null
-    "$work/acmed" serve --data "$data" --listen 127.0.0.1:0 "${store_flag[@]}" \
-      --resolver "127.0.0.1:$dns" --http01-port "$http" --tlsalpn01-port "$tls" \
-      > "$work/acmed-$store-$c.out" 2> "$work/acmed-$store-$c.log" &
-    apid=$!
-    pids+=($apid)
-    wait_for "$work/acmed-$store-$c.out" "directory:"
-    dir=$(awk '/directory:/ {print $2}' "$work/acmed-$store-$c.out")
-    echo "== acmebench store=$store c=$c n=$n"
-    "$work/acmebench" -dir "$dir" -ca-root "$data/root.pem" -n "$n" -c "$c" -challenge http-01 \
-      -http-port "$http" -tls-port "$tls" -dns-addr "127.0.0.1:$dns" -server-pid "$apid" -timeout 5m \
-      2> "$work/bench-$store-$c.err" | sed "s/^{/{\"store\":\"$store\",/" | tee -a "$results"
-    kill "$apid"; wait "$apid" 2>/dev/null || true
+    bench_run "$store" "\"store\":\"$store\"" "$c" "${store_flag[@]}"
   done
 done
 
@@ -77,23 +90,9 @@ if command -v softhsm2-util >/dev/null && [ -e "$softhsm_module" ]; then
   softhsm2-util --init-token --free --label acmed-bench --pin 1234 --so-pin 5678 >/dev/null
   (umask 077; echo 1234 > "$hsm/pin")
   for c in 1 8 32; do
-    data="$work/data-pkcs11-$c"
-    p11=(--ca-backend pkcs11 --pkcs11-module "$softhsm_module" --pkcs11-token-label acmed-bench
-         --pkcs11-pin-file "$hsm/pin" --pkcs11-key-label "bench-$c")
-    http=$(free_port); tls=$(free_port); dns=$(free_port)
-    "$work/acmed" init --data "$data" "${p11[@]}" >/dev/null
-    "$work/acmed" serve --data "$data" --listen 127.0.0.1:0 "${p11[@]}" \
-      --resolver "127.0.0.1:$dns" --http01-port "$http" --tlsalpn01-port "$tls" \
-      > "$work/acmed-pkcs11-$c.out" 2> "$work/acmed-pkcs11-$c.log" &
-    apid=$!
-    pids+=($apid)
-    wait_for "$work/acmed-pkcs11-$c.out" "directory:"
-    dir=$(awk '/directory:/ {print $2}' "$work/acmed-pkcs11-$c.out")
-    echo "== acmebench store=embedded backend=pkcs11 (SoftHSM2) c=$c n=$n"
-    "$work/acmebench" -dir "$dir" -ca-root "$data/root.pem" -n "$n" -c "$c" -challenge http-01 \
-      -http-port "$http" -tls-port "$tls" -dns-addr "127.0.0.1:$dns" -server-pid "$apid" -timeout 5m \
-      2> "$work/bench-pkcs11-$c.err" | sed 's/^{/{"store":"embedded","backend":"pkcs11",/' | tee -a "$results"
-    kill "$apid"; wait "$apid" 2>/dev/null || true
+    bench_run pkcs11 '"store":"embedded","backend":"pkcs11"' "$c" -- \
+      --ca-backend pkcs11 --pkcs11-module "$softhsm_module" --pkcs11-token-label acmed-bench \
+      --pkcs11-pin-file "$hsm/pin" --pkcs11-key-label "bench-$c"
   done
 else
   echo "bench: SoftHSM2 not installed (apt-get install softhsm2), skipping the PKCS#11 runs" >&2
