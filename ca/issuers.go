@@ -108,6 +108,13 @@ func ParseKeyPEM(b []byte, name string) (crypto.Signer, error) {
 	return parseImportKey(b, name)
 }
 
+// ParseCertPEM is the first certificate of PEM b, as an issuer's record
+// holds it.
+func ParseCertPEM(b []byte) (*x509.Certificate, error) {
+	cert, _, err := firstCert(b)
+	return cert, err
+}
+
 // firstCert is the first CERTIFICATE block of b.
 func firstCert(b []byte) (*x509.Certificate, []byte, error) {
 	for rest := b; ; {

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -355,11 +352,10 @@ func (m *issuers) info(is *storage.Issuer, cur *ca.IssuerSet) authority.IssuerIn
 	case len(is.WrappedKey) > 0:
 		info.Key = "store (wrapped)"
 	}
-	if cert, der, err := firstCertOf(is.CertPEM); err == nil {
+	if cert, err := ca.ParseCertPEM(is.CertPEM); err == nil {
 		info.Subject = cert.Subject.String()
 		info.NotBefore, info.NotAfter = cert.NotBefore, cert.NotAfter
-		sum := sha256.Sum256(der)
-		info.Fingerprint = hex.EncodeToString(sum[:])
+		info.Fingerprint = fingerprint(cert)
 	}
 	return info
 }
@@ -371,14 +367,4 @@ func (m *issuers) close() {
 	for _, li := range m.loaded {
 		li.close()
 	}
-}
-
-// firstCertOf is the first certificate of PEM b, and its DER.
-func firstCertOf(b []byte) (*x509.Certificate, []byte, error) {
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, nil, errors.New("no CERTIFICATE PEM block")
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	return cert, block.Bytes, err
 }
