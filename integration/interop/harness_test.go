@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -298,21 +299,25 @@ var (
 
 // freePort is a TCP port nothing listens on right now, on loopback and on
 // all addresses (Caddy binds the wildcard address), never handed out twice
-// in this test binary.
+// in this test binary. It is taken below Linux's ephemeral range
+// (32768-60999): a port handed out is bound later, by a client or acmed,
+// and in between the kernel may give an ephemeral one to anything binding
+// port 0 (acmed's own --listen 127.0.0.1:0 took a client's http-01 port
+// once in CI).
 func freePort(t testing.TB) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
+	for range 200 {
+		p := 20000 + rand.IntN(12000)
 		if portsUsed[p] {
 			continue
 		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
 		if l2, err := net.Listen("tcp", fmt.Sprintf(":%d", p)); err == nil {
 			l2.Close()
 			portsUsed[p] = true
